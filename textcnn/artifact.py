@@ -1,0 +1,140 @@
+"""The model directory: everything needed to predict, checked strictly on load.
+
+Layout (format version 1):
+    config.json       architecture (ModelConfig), name, label names, default summary length
+    vocab.json        the token list, ids in order
+    model.safetensors the state_dict
+    manifest.json     format version and the sha256 of every other file
+plus any files the trainer adds (metrics.json, training.json, README.md), also in the manifest.
+"""
+
+import hashlib
+import json
+from collections.abc import Mapping
+from dataclasses import asdict
+from pathlib import Path
+from typing import Any
+
+from safetensors import SafetensorError
+from safetensors.torch import load_file, save_file
+
+from textcnn.config import ModelConfig, ModelInfo, SummaryLength
+from textcnn.errors import ModelLoadError
+from textcnn.model import TextCNN
+from textcnn.vocab import Vocabulary
+
+FORMAT_VERSION = 1
+CONFIG = "config.json"
+VOCAB = "vocab.json"
+WEIGHTS = "model.safetensors"
+MANIFEST = "manifest.json"
+REQUIRED = (CONFIG, VOCAB, WEIGHTS)
+
+
+def save(
+    directory: str | Path,
+    model: TextCNN,
+    vocab: Vocabulary,
+    info: ModelInfo,
+    extra_files: Mapping[str, str] | None = None,
+) -> Path:
+    """Write a complete model directory (created if needed) and return its path."""
+    directory = Path(directory)
+    directory.mkdir(parents=True, exist_ok=True)
+    config = {
+        "name": info.name,
+        "labels": list(info.labels),
+        "summary_length": asdict(info.summary_length),
+        "model": model.config.to_dict(),
+    }
+    (directory / CONFIG).write_text(json.dumps(config, indent=2) + "\n", encoding="utf-8")
+    (directory / VOCAB).write_text(json.dumps(list(vocab.tokens), ensure_ascii=False), encoding="utf-8")
+    state = {k: v.detach().contiguous() for k, v in model.state_dict().items()}
+    save_file(state, str(directory / WEIGHTS), metadata={"format_version": str(FORMAT_VERSION)})
+    for name, text in (extra_files or {}).items():
+        (directory / name).write_text(text, encoding="utf-8")
+    files = [*REQUIRED, *sorted(extra_files or {})]
+    manifest = {"format_version": FORMAT_VERSION, "files": {n: _sha256(directory / n) for n in files}}
+    (directory / MANIFEST).write_text(json.dumps(manifest, indent=2) + "\n", encoding="utf-8")
+    return directory
+
+
+def load(directory: str | Path) -> tuple[TextCNN, Vocabulary, ModelInfo]:
+    """Rebuild the model (in eval mode), its vocabulary and info from a model directory.
+
+    Raises ModelLoadError naming the file at fault and how to fix it.
+    """
+    directory = Path(directory)
+    if not directory.is_dir():
+        raise ModelLoadError(f"model directory {directory} does not exist; pass a directory "
+                             "written by `python -m training.train --out DIR`")
+    manifest = _read_json(directory, MANIFEST)
+    version = manifest.get("format_version")
+    if version != FORMAT_VERSION:
+        raise ModelLoadError(f"{directory / MANIFEST}: format version {version!r} is not supported "
+                             f"by this textcnn (reads version {FORMAT_VERSION}); upgrade textcnn or "
+                             "retrain the model")
+    hashes = manifest.get("files")
+    if not isinstance(hashes, dict) or not set(REQUIRED) <= set(hashes):
+        raise ModelLoadError(f"{directory / MANIFEST} must list {list(REQUIRED)}; the directory is "
+                             "incomplete, retrain or copy it again")
+    for name, expected in hashes.items():
+        path = directory / name
+        if not path.is_file():
+            raise ModelLoadError(f"{path} is missing; copy the whole model directory again")
+        if _sha256(path) != expected:
+            raise ModelLoadError(f"{path} does not match its sha256 in {MANIFEST}: the file was "
+                                 "changed or truncated; copy the model directory again")
+    raw = _read_json(directory, CONFIG)
+    try:
+        config = ModelConfig.from_dict(raw["model"])
+        info = ModelInfo(
+            name=str(raw["name"]),
+            labels=tuple(str(label) for label in raw["labels"]),
+            summary_length=SummaryLength(**raw["summary_length"]),
+        )
+    except (KeyError, TypeError, ValueError) as error:
+        raise ModelLoadError(f"{directory / CONFIG} is not a valid model config: {error}") from error
+    if len(info.labels) != config.num_classes:
+        raise ModelLoadError(f"{directory / CONFIG}: {len(info.labels)} labels for a model with "
+                             f"{config.num_classes} classes")
+    tokens = _read_json(directory, VOCAB)
+    try:
+        vocab = Vocabulary(tokens)
+    except (TypeError, ValueError) as error:
+        raise ModelLoadError(f"{directory / VOCAB} is not a valid vocabulary: {error}") from error
+    if len(vocab) != config.vocab_size:
+        raise ModelLoadError(f"{directory / VOCAB} has {len(vocab)} tokens but the model expects "
+                             f"{config.vocab_size}")
+    model = TextCNN(config)
+    try:
+        model.load_state_dict(load_file(str(directory / WEIGHTS)), strict=True)
+    except (SafetensorError, RuntimeError, OSError) as error:
+        raise ModelLoadError(f"{directory / WEIGHTS} does not fit the architecture in {CONFIG}: "
+                             f"{error}") from error
+    return model.eval(), vocab, info
+
+
+def read_extra(directory: str | Path, name: str) -> Any:
+    """Return a JSON file the trainer added (e.g. metrics.json), or None if it is absent."""
+    path = Path(directory) / name
+    return json.loads(path.read_text(encoding="utf-8")) if path.is_file() else None
+
+
+def _read_json(directory: Path, name: str) -> Any:
+    path = directory / name
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise ModelLoadError(f"{path} is missing; copy the whole model directory again") from None
+    except (UnicodeDecodeError, json.JSONDecodeError) as error:
+        raise ModelLoadError(f"{path} is not valid JSON ({error}); copy the model directory "
+                             "again") from error
+
+
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as file:
+        for chunk in iter(lambda: file.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()

@@ -1,0 +1,72 @@
+"""The model's architecture and its text preprocessing, saved with the weights.
+
+Loading a model directory rebuilds exactly this network; serving settings can never change it.
+"""
+
+from dataclasses import asdict, dataclass, field, fields
+from typing import Any
+
+
+@dataclass(frozen=True)
+class ModelConfig:
+    """Everything needed to rebuild the network and reproduce its input pipeline."""
+
+    vocab_size: int
+    num_classes: int  # 0: the model has no classification head
+    summarize: bool  # whether the sentence-scoring head exists
+    embedding_dim: int = 128
+    filter_widths: tuple[int, ...] = (3, 4, 5)
+    num_filters: int = 100  # feature maps per width
+    dropout: float = 0.5
+    context_dim: int = 128  # hidden size per direction of the sentence-level BiGRU
+    max_positions: int = 64  # sentence positions beyond this share the last embedding
+    position_dim: int = 16
+    lowercase: bool = True
+    max_sentence_tokens: int = 100  # longer sentences are truncated before encoding
+
+    def __post_init__(self) -> None:
+        if self.num_classes == 1 or self.num_classes < 0:
+            raise ValueError("num_classes must be 0 (no classifier) or at least 2")
+        if self.num_classes == 0 and not self.summarize:
+            raise ValueError("a model needs at least one task: classification or summarization")
+        if not self.filter_widths or min(self.filter_widths) < 1:
+            raise ValueError("filter_widths must be positive")
+        if self.max_sentence_tokens < max(self.filter_widths):
+            raise ValueError("max_sentence_tokens must cover the widest filter")
+
+    def to_dict(self) -> dict[str, Any]:
+        data = asdict(self)
+        data["filter_widths"] = list(self.filter_widths)
+        return data
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> "ModelConfig":
+        known = {f.name for f in fields(cls)}
+        unknown = sorted(set(data) - known)
+        if unknown:
+            raise ValueError(f"unknown model config keys {unknown}")
+        return cls(**{**data, "filter_widths": tuple(data.get("filter_widths", (3, 4, 5)))})
+
+
+@dataclass(frozen=True)
+class SummaryLength:
+    """The default summary length, learned from the training summaries.
+
+    A summary takes `ratio` of the document's sentences (rounded, at least one), capped at
+    `max_sentences`.
+    """
+
+    ratio: float = 0.3
+    max_sentences: int = 5
+
+    def sentences_for(self, num_sentences: int) -> int:
+        return max(1, min(self.max_sentences, round(self.ratio * num_sentences)))
+
+
+@dataclass(frozen=True)
+class ModelInfo:
+    """The model's identity and what it knows beyond its weights."""
+
+    name: str
+    labels: tuple[str, ...] = ()
+    summary_length: SummaryLength = field(default_factory=SummaryLength)

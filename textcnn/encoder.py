@@ -1,0 +1,48 @@
+"""The Kim (2014) n-gram CNN: embeddings -> Conv1d per filter width -> masked max-over-time -> ReLU.
+
+It encodes each sentence independently; the model pools sentence vectors into document vectors.
+"""
+
+from collections.abc import Sequence
+
+import torch
+from torch import nn
+from torch.nn import functional as F
+
+from textcnn.vocab import PAD_ID
+
+
+class KimEncoder(nn.Module):
+    """Maps padded token ids to one feature vector per sequence.
+
+    Each feature is the largest response of one filter to any n-gram of the sequence. Positions whose
+    window starts past the sequence's end are masked out before the max, so padding never wins; a
+    sequence shorter than a filter is zero-padded to the filter's width (Kim's "wide enough" padding)
+    and an empty sequence encodes to zeros.
+    """
+
+    def __init__(
+        self, vocab_size: int, embedding_dim: int, filter_widths: Sequence[int], num_filters: int
+    ) -> None:
+        super().__init__()
+        self.embedding = nn.Embedding(vocab_size, embedding_dim, padding_idx=PAD_ID)
+        self.filter_widths = tuple(filter_widths)
+        self.convs = nn.ModuleList(nn.Conv1d(embedding_dim, num_filters, w) for w in self.filter_widths)
+        self.output_dim = num_filters * len(self.filter_widths)
+
+    def forward(self, token_ids: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
+        """token_ids: (n, time) long, padded with PAD_ID; lengths: (n,) long. Returns (n, output_dim)."""
+        shortfall = max(self.filter_widths) - token_ids.shape[1]
+        if shortfall > 0:
+            token_ids = F.pad(token_ids, (0, shortfall), value=PAD_ID)
+        x = self.embedding(token_ids).transpose(1, 2)  # (n, embedding_dim, time)
+        pooled = []
+        for width, conv in zip(self.filter_widths, self.convs, strict=True):
+            responses = conv(x)  # (n, num_filters, time - width + 1)
+            starts = torch.arange(responses.shape[2], device=responses.device)
+            last_start = (lengths - width).clamp(min=0)  # (n,): windows may start up to here
+            invalid = starts[None, :] > last_start[:, None]  # (n, positions)
+            responses = responses.masked_fill(invalid[:, None, :], float("-inf"))
+            pooled.append(responses.amax(dim=2))  # (n, num_filters)
+        features = torch.relu(torch.cat(pooled, dim=1))  # (n, output_dim)
+        return features * (lengths > 0).unsqueeze(1).to(features.dtype)
