@@ -138,3 +138,9 @@ def _sha256(path: Path) -> str:
         for chunk in iter(lambda: file.read(1 << 20), b""):
             digest.update(chunk)
     return digest.hexdigest()
+
+
+def fingerprint(directory: str | Path) -> str:
+    """A short model version: the first 12 hex digits of the weights' sha256 in the manifest."""
+    manifest = _read_json(Path(directory), MANIFEST)
+    return str(manifest["files"][WEIGHTS])[:12]

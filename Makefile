@@ -1,0 +1,26 @@
+# One target per habit; CI runs `make check`, the same as a person does.
+PYTHON ?= python
+PACKAGES = textcnn service training
+
+.PHONY: check lint format typecheck test default-model
+
+check: lint typecheck test
+
+lint:
+	$(PYTHON) -m ruff check $(PACKAGES) tests
+	$(PYTHON) -m ruff format --check $(PACKAGES) tests
+
+format:
+	$(PYTHON) -m ruff format $(PACKAGES) tests
+	$(PYTHON) -m ruff check --fix $(PACKAGES) tests
+
+typecheck:
+	$(PYTHON) -m mypy
+
+test:
+	$(PYTHON) -m pytest -q
+
+# Rebuilds the embedded default model exactly as its model card says.
+default-model:
+	$(PYTHON) -m training.train --train data/bbc_news_summary/train.jsonl.gz \
+		--dev data/bbc_news_summary/dev.jsonl --out textcnn/default_model --name bbc-news --quiet

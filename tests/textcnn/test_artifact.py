@@ -1,0 +1,58 @@
+"""Loading is strict: every damaged model directory fails with a message naming the file."""
+
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+
+from textcnn import ModelLoadError, Predictor
+
+
+@pytest.fixture
+def model_copy(bbc_model_dir: Path, tmp_path: Path) -> Path:
+    return Path(shutil.copytree(bbc_model_dir, tmp_path / "model"))
+
+
+def test_complete_directory_loads(model_copy: Path) -> None:
+    assert Predictor.load(model_copy).info.name == "bbc-small"
+    assert {p.name for p in model_copy.iterdir()} >= {
+        "config.json", "vocab.json", "model.safetensors", "manifest.json", "metrics.json",
+        "training.json", "README.md"}
+
+
+def test_flipped_byte_in_weights(model_copy: Path) -> None:
+    weights = model_copy / "model.safetensors"
+    data = bytearray(weights.read_bytes())
+    data[-10] ^= 0xFF
+    weights.write_bytes(bytes(data))
+    with pytest.raises(ModelLoadError, match=r"model.safetensors does not match its sha256"):
+        Predictor.load(model_copy)
+
+
+def test_missing_vocabulary(model_copy: Path) -> None:
+    (model_copy / "vocab.json").unlink()
+    with pytest.raises(ModelLoadError, match=r"vocab.json is missing"):
+        Predictor.load(model_copy)
+
+
+def test_newer_format(model_copy: Path) -> None:
+    manifest = json.loads((model_copy / "manifest.json").read_text())
+    manifest["format_version"] = 99
+    (model_copy / "manifest.json").write_text(json.dumps(manifest))
+    with pytest.raises(ModelLoadError, match=r"format version 99 is not supported"):
+        Predictor.load(model_copy)
+
+
+def test_foreign_directory(tmp_path: Path) -> None:
+    (tmp_path / "notes.txt").write_text("hello")
+    with pytest.raises(ModelLoadError, match=r"manifest.json is missing"):
+        Predictor.load(tmp_path)
+    with pytest.raises(ModelLoadError, match=r"does not exist"):
+        Predictor.load(tmp_path / "nowhere")
+
+
+def test_corrupt_json(model_copy: Path) -> None:
+    (model_copy / "manifest.json").write_text("{broken")
+    with pytest.raises(ModelLoadError, match=r"manifest.json is not valid JSON"):
+        Predictor.load(model_copy)

@@ -1,0 +1,121 @@
+"""Predictor on a small model trained on real BBC articles: save, reload, batching, edge inputs."""
+
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+import torch
+
+from textcnn import InputError, Predictor
+from textcnn.config import ModelConfig, ModelInfo
+from textcnn.features import collate, prepare
+from textcnn.model import TextCNN
+from textcnn.vocab import Vocabulary
+
+
+@pytest.fixture(scope="module")
+def predictor(bbc_model_dir: Path) -> Predictor:
+    return Predictor.load(bbc_model_dir)
+
+
+@pytest.fixture(scope="module")
+def train_rows(data_dir: Path) -> list[dict[str, str]]:
+    return [json.loads(line) for line in (data_dir / "bbc_train.jsonl").read_text().splitlines()]
+
+
+def test_fits_its_training_articles(predictor: Predictor, train_rows: list[dict[str, str]]) -> None:
+    predicted = [c.label for c in predictor.classify([r["text"] for r in train_rows])]
+    accuracy = sum(p == r["label"] for p, r in zip(predicted, train_rows, strict=True)) / len(train_rows)
+    assert accuracy >= 0.9
+
+
+def test_reload_gives_identical_predictions(predictor: Predictor, bbc_model_dir: Path,
+                                            tmp_path: Path, train_rows: list[dict[str, str]]) -> None:
+    copy = shutil.copytree(bbc_model_dir, tmp_path / "copy")
+    again = Predictor.load(copy)
+    texts = [r["text"] for r in train_rows[:10]]
+    assert again.classify(texts) == predictor.classify(texts)
+    assert again.summarize(texts) == predictor.summarize(texts)
+
+
+def test_batched_equals_one_by_one(predictor: Predictor, train_rows: list[dict[str, str]]) -> None:
+    texts = [r["text"] for r in train_rows[:7]] + ["", "One line only"]
+    batched = predictor.classify(texts)
+    single = [predictor.classify([t])[0] for t in texts]
+    for b, s in zip(batched, single, strict=True):
+        assert b.label == s.label
+        assert b.confidence == pytest.approx(s.confidence, abs=1e-5)
+    batched_summaries = predictor.summarize(texts, max_sentences=3)
+    for text, summary in zip(texts, batched_summaries, strict=True):
+        [alone] = predictor.summarize([text], max_sentences=3)
+        assert [s.index for s in summary.sentences] == [s.index for s in alone.sentences]
+        assert [s.score for s in summary.sentences] == pytest.approx(
+            [s.score for s in alone.sentences], abs=1e-5)
+
+
+def test_summary_sentences_are_exact_slices(predictor: Predictor, train_rows: list[dict[str, str]]) -> None:
+    text = train_rows[0]["text"]
+    [summary] = predictor.summarize([text], ratio=0.5)
+    assert summary.sentences
+    for sentence in summary.sentences:
+        assert text[sentence.start : sentence.end] == sentence.text
+
+
+@pytest.mark.parametrize("text", ["", "   \n ", "word", "Two words", "x" * 5000, "a. " * 2000])
+def test_edge_inputs_have_defined_results(predictor: Predictor, text: str) -> None:
+    [classification] = predictor.classify([text])
+    assert classification.label in predictor.info.labels
+    [summary] = predictor.summarize([text], max_sentences=2)
+    assert len(summary.sentences) <= (0 if not text.strip() else 2)
+
+
+def test_bad_arguments_raise_input_error(predictor: Predictor) -> None:
+    with pytest.raises(InputError):
+        predictor.summarize(["a b c."], max_sentences=0)
+    with pytest.raises(InputError):
+        predictor.summarize(["a b c."], ratio=1.5)
+    with pytest.raises(InputError):
+        predictor.summarize(["a b c."], ratio=0.5, max_words=3)
+    with pytest.raises(InputError):
+        predictor.classify(["a"], top_k=0)
+    with pytest.raises(InputError):
+        predictor.classify("not a list")
+
+
+def test_document_padding_does_not_change_outputs() -> None:
+    """A document scores the same alone and beside a longer one (sentence and token padding)."""
+    torch.manual_seed(0)
+    texts = ["Stocks fell. Banks rose sharply today.", "A much longer text.\nWith lines. " * 8]
+    vocab = Vocabulary.build([t.lower().split() for t in texts])
+    model = TextCNN(ModelConfig(vocab_size=len(vocab), num_classes=3, summarize=True)).eval()
+    docs = [prepare(t, vocab, lowercase=True, max_tokens=100) for t in texts]
+    with torch.no_grad():
+        alone = model(collate(docs[:1]))
+        together = model(collate(docs))
+    assert alone.class_logits is not None and together.class_logits is not None
+    assert alone.sentence_logits is not None and together.sentence_logits is not None
+    torch.testing.assert_close(alone.class_logits[0], together.class_logits[0])
+    torch.testing.assert_close(alone.sentence_logits[0], together.sentence_logits[0, :2])
+
+
+def test_model_shapes() -> None:
+    config = ModelConfig(vocab_size=20, num_classes=4, summarize=True, num_filters=5,
+                         filter_widths=(2, 3))
+    model = TextCNN(config).eval()
+    assert model.output_dim == 10
+    vocab = Vocabulary(["<pad>", "<unk>"])
+    docs = [prepare(t, vocab, lowercase=True, max_tokens=100) for t in ["A b. C d e.", "", "F."]]
+    out = model(collate(docs))
+    assert out.class_logits is not None and out.class_logits.shape == (3, 4)
+    assert out.sentence_logits is not None and out.sentence_logits.shape == (3, 2)
+
+
+def test_classifier_only_model_refuses_to_summarize() -> None:
+    from textcnn import UnsupportedTaskError
+
+    vocab = Vocabulary(["<pad>", "<unk>"])
+    model = TextCNN(ModelConfig(vocab_size=2, num_classes=2, summarize=False))
+    predictor = Predictor(model, vocab, ModelInfo("c", ("a", "b")))
+    with pytest.raises(UnsupportedTaskError):
+        predictor.summarize(["x"])

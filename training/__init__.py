@@ -1,0 +1,1 @@
+"""Offline training and evaluation: datasets in, model directory out."""

@@ -1,0 +1,109 @@
+"""Measure a model directory on a dataset; prints one JSON object on stdout.
+
+    python -m training.evaluate --model runs/bbc --data data/bbc_news_summary/test.jsonl
+
+Keys: n_docs; with labels, accuracy and macro_f1; with summaries, rouge1, rouge2, rougeLsum of the
+model's summaries and the same for a lead3 baseline (first three sentences by the same splitter).
+ROUGE is Google's rouge-score F1 x 100 with stemming; Lsum joins sentences with newlines.
+"""
+
+import argparse
+import json
+import logging
+import statistics
+import sys
+from collections.abc import Sequence
+from typing import Any
+
+from rouge_score import rouge_scorer
+
+from textcnn.errors import TextCNNError
+from textcnn.predict import Predictor
+from textcnn.sentences import split_sentences
+from training.data import Example, Fields, load_examples
+
+ROUGE_TYPES = ("rouge1", "rouge2", "rougeLsum")
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(prog="python -m training.evaluate", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--model", required=True, help="model directory")
+    parser.add_argument("--data", required=True, help="file, save_to_disk folder or hub dataset name")
+    parser.add_argument("--split", default="test", help="split of a hub dataset (default: test)")
+    parser.add_argument("--dataset-config")
+    parser.add_argument("--text-field", default="text")
+    parser.add_argument("--label-field", default="label")
+    parser.add_argument("--summary-field", default="summary")
+    length = parser.add_mutually_exclusive_group()
+    length.add_argument("--max-sentences", type=int)
+    length.add_argument("--ratio", type=float)
+    length.add_argument("--max-words", type=int)
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.WARNING, stream=sys.stderr)
+    try:
+        predictor = Predictor.load(args.model)
+        examples = load_examples(
+            args.data, fields=Fields(args.text_field, args.label_field, args.summary_field),
+            split=args.split, config=args.dataset_config,
+        )
+        result = evaluate(predictor, examples, max_sentences=args.max_sentences, ratio=args.ratio,
+                          max_words=args.max_words)
+    except TextCNNError as error:
+        raise SystemExit(f"error: {error}") from None
+    print(json.dumps(result))
+
+
+def evaluate(predictor: Predictor, examples: Sequence[Example], *, max_sentences: int | None = None,
+             ratio: float | None = None, max_words: int | None = None) -> dict[str, Any]:
+    """The metrics dictionary that main prints."""
+    result: dict[str, Any] = {"n_docs": len(examples)}
+    labelled = [e for e in examples if e.label is not None]
+    if predictor.can_classify and labelled:
+        predicted = [c.label for c in predictor.classify([e.text for e in labelled])]
+        gold = [e.label or "" for e in labelled]
+        result["accuracy"] = round(100 * statistics.fmean(p == g for p, g in zip(predicted, gold,
+                                                                                  strict=True)), 2)
+        result["macro_f1"] = round(100 * macro_f1(predicted, gold), 2)
+    summarized = [e for e in examples if e.summary is not None]
+    if predictor.can_summarize and summarized:
+        texts = [e.text for e in summarized]
+        references = [_lines(e.summary or "") for e in summarized]
+        summaries = predictor.summarize(texts, max_sentences=max_sentences, ratio=ratio,
+                                        max_words=max_words)
+        result.update(rouge([[s.text for s in summary.sentences] for summary in summaries],
+                            references))
+        leads = [[text[s.start : s.end] for s in split_sentences(text)[:3]] for text in texts]
+        result["lead3"] = rouge(leads, references)
+    return result
+
+
+def rouge(candidates: Sequence[Sequence[str]], references: Sequence[str]) -> dict[str, float]:
+    """Mean ROUGE F1 x 100 of sentence lists against newline-joined references."""
+    scorer = rouge_scorer.RougeScorer(list(ROUGE_TYPES), use_stemmer=True)
+    totals = dict.fromkeys(ROUGE_TYPES, 0.0)
+    for candidate, reference in zip(candidates, references, strict=True):
+        scores = scorer.score(reference, "\n".join(candidate))
+        for name in ROUGE_TYPES:
+            totals[name] += scores[name].fmeasure
+    return {name: round(100 * total / max(1, len(references)), 2) for name, total in totals.items()}
+
+
+def macro_f1(predicted: Sequence[str], gold: Sequence[str]) -> float:
+    """Unweighted mean F1 over the labels that occur in gold or predictions."""
+    scores = []
+    for label in sorted(set(gold) | set(predicted)):
+        tp = sum(p == g == label for p, g in zip(predicted, gold, strict=True))
+        fp = sum(p == label != g for p, g in zip(predicted, gold, strict=True))
+        fn = sum(g == label != p for p, g in zip(predicted, gold, strict=True))
+        scores.append(2 * tp / (2 * tp + fp + fn) if tp else 0.0)
+    return statistics.fmean(scores)
+
+
+def _lines(summary: str) -> str:
+    """The reference with one sentence per line, as ROUGE-Lsum expects."""
+    return "\n".join(summary[s.start : s.end] for s in split_sentences(summary))
+
+
+if __name__ == "__main__":
+    main()
