@@ -20,7 +20,6 @@ from textcnn.predict import Classification, Predictor, Summary
 logger = logging.getLogger("service")
 
 
-
 class TooLarge(TextCNNError):
     """A request within the byte limit that still exceeds a document or character limit."""
 
@@ -34,8 +33,11 @@ STATUS_FOR_ERROR: dict[type[TextCNNError], int] = {
 
 ERRORS: dict[int | str, dict[str, object]] = {
     code: {"model": schemas.ErrorResponse, "description": text}
-    for code, text in [(400, "the model cannot do this task"), (413, "a size limit was exceeded"),
-                       (422, "the body is not valid")]
+    for code, text in [
+        (400, "the model cannot do this task"),
+        (413, "a size limit was exceeded"),
+        (422, "the body is not valid"),
+    ]
 }
 
 
@@ -51,9 +53,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         logger.info("serving %s from %s", app.state.predictor.info.name, settings.model_dir)
         yield
 
-    app = FastAPI(title="textcnn", version=__version__, lifespan=lifespan,
-                  description="Document classification and extractive summarization with a "
-                              "multi-task Kim CNN.")
+    app = FastAPI(
+        title="textcnn",
+        version=__version__,
+        lifespan=lifespan,
+        description="Document classification and extractive summarization with a multi-task Kim CNN.",
+    )
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
 
     @app.exception_handler(TextCNNError)
@@ -63,22 +68,25 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     @app.exception_handler(RequestValidationError)
     async def invalid_body(request: Request, error: RequestValidationError) -> JSONResponse:
-        details = [{"loc": list(e.get("loc", ())), "msg": e.get("msg", ""), "type": e.get("type", "")}
-                   for e in error.errors()]
+        details = [
+            {"loc": list(e.get("loc", ())), "msg": e.get("msg", ""), "type": e.get("type", "")}
+            for e in error.errors()
+        ]
         return JSONResponse({"detail": details}, status_code=422)
 
     def predictor(request: Request) -> Predictor:
-        return request.app.state.predictor  # type: ignore[no-any-return]
+        served: Predictor = request.app.state.predictor
+        return served
 
     def checked(request: schemas.Documents) -> list[str]:
         texts = request.as_list()
         if len(texts) > settings.max_documents:
-            raise TooLarge(f"{len(texts)} documents exceed the limit of {settings.max_documents} "
-                           "per request")
+            raise TooLarge(f"{len(texts)} documents exceed the limit of {settings.max_documents} per request")
         for i, text in enumerate(texts):
             if len(text) > settings.max_characters:
-                raise TooLarge(f"document {i} has {len(text)} characters, over the limit of "
-                               f"{settings.max_characters}")
+                raise TooLarge(
+                    f"document {i} has {len(text)} characters, over the limit of {settings.max_characters}"
+                )
         return texts
 
     @app.get("/health", response_model=schemas.Status, tags=["operations"])
@@ -86,8 +94,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         """Alive: the process answers."""
         return schemas.Status(status="ok")
 
-    @app.get("/ready", response_model=schemas.Status, tags=["operations"],
-             responses={503: {"model": schemas.Status}})
+    @app.get(
+        "/ready",
+        response_model=schemas.Status,
+        tags=["operations"],
+        responses={503: {"model": schemas.Status}},
+    )
     def ready(request: Request) -> schemas.Status | JSONResponse:
         """Ready: the model is loaded and requests will be answered."""
         if getattr(request.app.state, "predictor", None) is None:
@@ -98,44 +110,50 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     def model_info(request: Request) -> schemas.ModelResponse:
         """The served model: name, version (weights fingerprint), labels, tasks and metrics."""
         served = predictor(request)
-        tasks = [t for t, ok in [("classify", served.can_classify),
-                                 ("summarize", served.can_summarize)] if ok]
+        tasks = [
+            t for t, ok in [("classify", served.can_classify), ("summarize", served.can_summarize)] if ok
+        ]
         return schemas.ModelResponse(
-            name=served.info.name, version=request.app.state.model_version,
-            labels=list(served.info.labels), tasks=tasks,
+            name=served.info.name,
+            version=request.app.state.model_version,
+            labels=list(served.info.labels),
+            tasks=tasks,
             metrics=artifact.read_extra(settings.model_dir, "metrics.json"),
         )
 
-    @app.post("/classify", response_model=schemas.ClassifyResponse, responses=ERRORS,
-              tags=["predict"])
+    @app.post("/classify", response_model=schemas.ClassifyResponse, responses=ERRORS, tags=["predict"])
     def classify(body: schemas.ClassifyRequest, request: Request) -> schemas.ClassifyResponse:
         """Label each document with its most probable class and the class probabilities."""
         served = predictor(request)
         results = served.classify(checked(body), top_k=body.top_k)
-        return schemas.ClassifyResponse(model=served.info.name,
-                                        results=[_classification(r) for r in results])
+        return schemas.ClassifyResponse(model=served.info.name, results=[_classification(r) for r in results])
 
-    @app.post("/summarize", response_model=schemas.SummarizeResponse, responses=ERRORS,
-              tags=["predict"])
+    @app.post("/summarize", response_model=schemas.SummarizeResponse, responses=ERRORS, tags=["predict"])
     def summarize(body: schemas.SummarizeRequest, request: Request) -> schemas.SummarizeResponse:
         """Pick each document's summary sentences, returned in document order with offsets."""
         served = predictor(request)
-        results = served.summarize(checked(body), max_sentences=body.max_sentences,
-                                   ratio=body.ratio, max_words=body.max_words)
-        return schemas.SummarizeResponse(model=served.info.name,
-                                         results=[_summary(r) for r in results])
+        results = served.summarize(
+            checked(body),
+            max_sentences=body.max_sentences,
+            ratio=body.ratio,
+            max_words=body.max_words,
+        )
+        return schemas.SummarizeResponse(model=served.info.name, results=[_summary(r) for r in results])
 
     return app
 
 
 def _classification(result: Classification) -> schemas.ClassificationResult:
-    return schemas.ClassificationResult(label=result.label, confidence=result.confidence,
-                                        scores=result.scores)
+    return schemas.ClassificationResult(
+        label=result.label, confidence=result.confidence, scores=result.scores
+    )
 
 
 def _summary(result: Summary) -> schemas.SummaryResult:
     return schemas.SummaryResult(
         summary=result.text,
-        sentences=[schemas.SentenceResult(index=s.index, text=s.text, score=s.score, start=s.start,
-                                          end=s.end) for s in result.sentences],
+        sentences=[
+            schemas.SentenceResult(index=s.index, text=s.text, score=s.score, start=s.start, end=s.end)
+            for s in result.sentences
+        ],
     )

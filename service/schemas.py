@@ -16,11 +16,13 @@ def _encodable(text: str) -> str:
 
 Text = Annotated[str, AfterValidator(_encodable)]
 
-ARTICLE = ("Ad sales boost Time Warner profit\n"
-           "Quarterly profits at US media giant TimeWarner jumped 76% to $1.13bn (£600m) for the "
-           "three months to December, from $639m year-earlier. The firm, which is now one of the "
-           "biggest investors in Google, benefited from sales of high-speed internet connections "
-           "and higher advert sales.")
+ARTICLE = (
+    "Ad sales boost Time Warner profit\n"
+    "Quarterly profits at US media giant TimeWarner jumped 76% to $1.13bn (£600m) for the "
+    "three months to December, from $639m year-earlier. The firm, which is now one of the "
+    "biggest investors in Google, benefited from sales of high-speed internet connections "
+    "and higher advert sales."
+)
 
 
 class Documents(BaseModel):
@@ -47,8 +49,13 @@ class ClassifyRequest(Documents):
 
 class SummarizeRequest(Documents):
     max_sentences: int | None = Field(None, ge=1, description="at most this many sentences")
-    ratio: float | None = Field(None, gt=0, le=1, allow_inf_nan=False,
-                                description="share of the document's sentences, rounded up")
+    ratio: float | None = Field(
+        None,
+        gt=0,
+        le=1,
+        allow_inf_nan=False,
+        description="share of the document's sentences, rounded up",
+    )
     max_words: int | None = Field(None, ge=1, description="at most this many words")
 
     @model_validator(mode="after")

@@ -19,8 +19,18 @@ def bbc_model_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """Multi-task model: 60 BBC articles, small network, a few epochs (seconds on a CPU)."""
     out = tmp_path_factory.mktemp("models") / "bbc-small"
     config = TrainConfig(
-        train=str(DATA / "bbc_train.jsonl"), dev=str(DATA / "bbc_dev.jsonl"), out=str(out),
-        embeddings="random", embedding_dim=32, num_filters=16, context_dim=16, min_freq=1,
-        epochs=15, patience=15, batch_size=8, lr=3e-3, quiet=True,
+        train=str(DATA / "bbc_train.jsonl"),
+        dev=str(DATA / "bbc_dev.jsonl"),
+        out=str(out),
+        embeddings="random",
+        embedding_dim=32,
+        num_filters=16,
+        context_dim=16,
+        min_freq=1,
+        epochs=15,
+        patience=15,
+        batch_size=8,
+        lr=3e-3,
+        quiet=True,
     )
     return train(config)

@@ -54,7 +54,10 @@ def save(
     for name, text in (extra_files or {}).items():
         (directory / name).write_text(text, encoding="utf-8")
     files = [*REQUIRED, *sorted(extra_files or {})]
-    manifest = {"format_version": FORMAT_VERSION, "files": {n: _sha256(directory / n) for n in files}}
+    manifest = {
+        "format_version": FORMAT_VERSION,
+        "files": {n: _sha256(directory / n) for n in files},
+    }
     (directory / MANIFEST).write_text(json.dumps(manifest, indent=2) + "\n", encoding="utf-8")
     return directory
 
@@ -66,25 +69,33 @@ def load(directory: str | Path) -> tuple[TextCNN, Vocabulary, ModelInfo]:
     """
     directory = Path(directory)
     if not directory.is_dir():
-        raise ModelLoadError(f"model directory {directory} does not exist; pass a directory "
-                             "written by `python -m training.train --out DIR`")
+        raise ModelLoadError(
+            f"model directory {directory} does not exist; pass a directory "
+            "written by `python -m training.train --out DIR`"
+        )
     manifest = _read_json(directory, MANIFEST)
     version = manifest.get("format_version")
     if version != FORMAT_VERSION:
-        raise ModelLoadError(f"{directory / MANIFEST}: format version {version!r} is not supported "
-                             f"by this textcnn (reads version {FORMAT_VERSION}); upgrade textcnn or "
-                             "retrain the model")
+        raise ModelLoadError(
+            f"{directory / MANIFEST}: format version {version!r} is not supported "
+            f"by this textcnn (reads version {FORMAT_VERSION}); upgrade textcnn or "
+            "retrain the model"
+        )
     hashes = manifest.get("files")
     if not isinstance(hashes, dict) or not set(REQUIRED) <= set(hashes):
-        raise ModelLoadError(f"{directory / MANIFEST} must list {list(REQUIRED)}; the directory is "
-                             "incomplete, retrain or copy it again")
+        raise ModelLoadError(
+            f"{directory / MANIFEST} must list {list(REQUIRED)}; the directory is "
+            "incomplete, retrain or copy it again"
+        )
     for name, expected in hashes.items():
         path = directory / name
         if not path.is_file():
             raise ModelLoadError(f"{path} is missing; copy the whole model directory again")
         if _sha256(path) != expected:
-            raise ModelLoadError(f"{path} does not match its sha256 in {MANIFEST}: the file was "
-                                 "changed or truncated; copy the model directory again")
+            raise ModelLoadError(
+                f"{path} does not match its sha256 in {MANIFEST}: the file was "
+                "changed or truncated; copy the model directory again"
+            )
     raw = _read_json(directory, CONFIG)
     try:
         config = ModelConfig.from_dict(raw["model"])
@@ -96,22 +107,25 @@ def load(directory: str | Path) -> tuple[TextCNN, Vocabulary, ModelInfo]:
     except (KeyError, TypeError, ValueError) as error:
         raise ModelLoadError(f"{directory / CONFIG} is not a valid model config: {error}") from error
     if len(info.labels) != config.num_classes:
-        raise ModelLoadError(f"{directory / CONFIG}: {len(info.labels)} labels for a model with "
-                             f"{config.num_classes} classes")
+        raise ModelLoadError(
+            f"{directory / CONFIG}: {len(info.labels)} labels for a model with {config.num_classes} classes"
+        )
     tokens = _read_json(directory, VOCAB)
     try:
         vocab = Vocabulary(tokens)
     except (TypeError, ValueError) as error:
         raise ModelLoadError(f"{directory / VOCAB} is not a valid vocabulary: {error}") from error
     if len(vocab) != config.vocab_size:
-        raise ModelLoadError(f"{directory / VOCAB} has {len(vocab)} tokens but the model expects "
-                             f"{config.vocab_size}")
+        raise ModelLoadError(
+            f"{directory / VOCAB} has {len(vocab)} tokens but the model expects {config.vocab_size}"
+        )
     model = TextCNN(config)
     try:
         model.load_state_dict(load_file(str(directory / WEIGHTS)), strict=True)
     except (SafetensorError, RuntimeError, OSError) as error:
-        raise ModelLoadError(f"{directory / WEIGHTS} does not fit the architecture in {CONFIG}: "
-                             f"{error}") from error
+        raise ModelLoadError(
+            f"{directory / WEIGHTS} does not fit the architecture in {CONFIG}: {error}"
+        ) from error
     return model.eval(), vocab, info
 
 
@@ -128,8 +142,7 @@ def _read_json(directory: Path, name: str) -> Any:
     except FileNotFoundError:
         raise ModelLoadError(f"{path} is missing; copy the whole model directory again") from None
     except (UnicodeDecodeError, json.JSONDecodeError) as error:
-        raise ModelLoadError(f"{path} is not valid JSON ({error}); copy the model directory "
-                             "again") from error
+        raise ModelLoadError(f"{path} is not valid JSON ({error}); copy the model directory again") from error
 
 
 def _sha256(path: Path) -> str:

@@ -18,7 +18,7 @@ class ModelConfig:
     filter_widths: tuple[int, ...] = (3, 4, 5)
     num_filters: int = 100  # feature maps per width
     dropout: float = 0.5
-    context_dim: int = 128  # hidden size per direction of the sentence-level BiGRU
+    context_dim: int = 128  # channels of the convolutions across sentences
     max_positions: int = 64  # sentence positions beyond this share the last embedding
     position_dim: int = 16
     lowercase: bool = True

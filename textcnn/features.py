@@ -27,22 +27,25 @@ def prepare(text: str, vocab: Vocabulary, *, lowercase: bool, max_tokens: int) -
     """Split and encode one text. Blank text gives a document with no sentences."""
     spans = tuple(split_sentences(text))
     token_ids = tuple(
-        tuple(vocab.encode(tokenize(text[s.start : s.end], lowercase=lowercase)[:max_tokens]))
-        for s in spans
+        tuple(vocab.encode(tokenize(text[s.start : s.end], lowercase=lowercase)[:max_tokens])) for s in spans
     )
     return Document(text, spans, token_ids)
 
 
 @dataclass(frozen=True)
+class SentenceBucket:
+    """Sentences of similar length, padded together so little of the convolution is wasted."""
+
+    token_ids: torch.Tensor  # (n, time) long, padded with PAD_ID
+    lengths: torch.Tensor  # (n,) long
+    grid_index: torch.Tensor  # (n,) long: doc * max_sentences + position of each sentence
+
+
+@dataclass(frozen=True)
 class Batch:
-    """Sentences of several documents, flattened so one encoder pass covers them all.
+    """The sentences of several documents in length buckets, and where each sits in its document."""
 
-    `sentence_index` says where each flattened sentence sits in the (documents, max_sentences) grid.
-    """
-
-    token_ids: torch.Tensor  # (n_sentences, time) long
-    lengths: torch.Tensor  # (n_sentences,) long
-    sentence_index: torch.Tensor  # (n_sentences,) long, doc * max_sentences + position
+    buckets: tuple[SentenceBucket, ...]
     sentence_mask: torch.Tensor  # (n_docs, max_sentences) bool
 
     @property
@@ -54,19 +57,30 @@ class Batch:
         return self.sentence_mask.shape[1]
 
 
-def collate(documents: Sequence[Document]) -> Batch:
-    """Pad the documents' sentences into one Batch. Documents without sentences stay all-masked."""
+def collate(documents: Sequence[Document], bucket_size: int = 128) -> Batch:
+    """Batch documents: sentences sorted by length, `bucket_size` to a bucket. Documents without
+    sentences stay all-masked."""
     counts = [len(d.token_ids) for d in documents]
     max_sentences = max([1, *counts])
-    sentences = [ids for d in documents for ids in d.token_ids]
-    time = max([1, *(len(ids) for ids in sentences)])
-    token_ids = torch.full((len(sentences), time), PAD_ID, dtype=torch.long)
-    for row, ids in enumerate(sentences):
-        token_ids[row, : len(ids)] = torch.tensor(ids, dtype=torch.long)
-    lengths = torch.tensor([len(ids) for ids in sentences], dtype=torch.long)
-    sentence_index = torch.tensor(
-        [doc * max_sentences + pos for doc, n in enumerate(counts) for pos in range(n)],
-        dtype=torch.long,
-    )
+    sentences = [
+        (len(ids), doc * max_sentences + pos, ids)
+        for doc, document in enumerate(documents)
+        for pos, ids in enumerate(document.token_ids)
+    ]
+    sentences.sort(key=lambda s: s[0])
+    buckets = []
+    for start in range(0, len(sentences), bucket_size):
+        chunk = sentences[start : start + bucket_size]
+        time = max(1, chunk[-1][0])
+        token_ids = torch.full((len(chunk), time), PAD_ID, dtype=torch.long)
+        for row, (length, _, ids) in enumerate(chunk):
+            token_ids[row, :length] = torch.tensor(ids, dtype=torch.long)
+        buckets.append(
+            SentenceBucket(
+                token_ids,
+                torch.tensor([length for length, _, _ in chunk], dtype=torch.long),
+                torch.tensor([index for _, index, _ in chunk], dtype=torch.long),
+            )
+        )
     sentence_mask = torch.arange(max_sentences)[None, :] < torch.tensor(counts)[:, None]
-    return Batch(token_ids, lengths, sentence_index, sentence_mask)
+    return Batch(tuple(buckets), sentence_mask)

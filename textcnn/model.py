@@ -4,7 +4,6 @@ from dataclasses import dataclass
 
 import torch
 from torch import nn
-from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
 from textcnn.config import ModelConfig
 from textcnn.encoder import KimEncoder
@@ -20,17 +19,24 @@ class ModelOutput:
 class SentenceScorer(nn.Module):
     """Scores each sentence for the summary from what it says and where it stands in its document.
 
-    Inputs per sentence: its context vector from a BiGRU over the document's sentence vectors (what
-    it says relative to its neighbours), the document vector (what the whole text is about), a learned
-    position embedding, and its relative position in the document.
+    Inputs per sentence: a context vector from two convolutions over the document's sequence of
+    sentence vectors (what it says next to its neighbours, five sentences wide), the document vector
+    (what the whole text is about), a learned position embedding and its relative position.
+    Padding sentences are zero vectors, exactly like the convolutions' own zero padding, so a
+    document scores the same alone or in a batch.
     """
 
     def __init__(self, config: ModelConfig, sentence_dim: int) -> None:
         super().__init__()
         self.max_positions = config.max_positions
-        self.context = nn.GRU(sentence_dim, config.context_dim, batch_first=True, bidirectional=True)
+        self.context = nn.Sequential(
+            nn.Conv1d(sentence_dim, config.context_dim, kernel_size=3, padding=1),
+            nn.ReLU(),
+            nn.Conv1d(config.context_dim, config.context_dim, kernel_size=3, padding=1),
+            nn.ReLU(),
+        )
         self.position = nn.Embedding(config.max_positions, config.position_dim)
-        in_dim = 2 * config.context_dim + sentence_dim + config.position_dim + 1
+        in_dim = sentence_dim + config.context_dim + sentence_dim + config.position_dim + 1
         self.mlp = nn.Sequential(
             nn.Linear(in_dim, config.context_dim),
             nn.ReLU(),
@@ -38,25 +44,19 @@ class SentenceScorer(nn.Module):
             nn.Linear(config.context_dim, 1),
         )
 
-    def forward(
-        self, sentences: torch.Tensor, document: torch.Tensor, mask: torch.Tensor
-    ) -> torch.Tensor:
-        """sentences: (docs, max_sents, dim); document: (docs, dim); mask: (docs, max_sents) bool.
-        Returns logits (docs, max_sents)."""
+    def forward(self, sentences: torch.Tensor, document: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        """sentences: (docs, max_sents, dim), zero where masked; document: (docs, dim);
+        mask: (docs, max_sents) bool. Returns logits (docs, max_sents)."""
         docs, max_sents, _ = sentences.shape
+        context = self.context(sentences.transpose(1, 2)).transpose(1, 2)  # (docs, max_sents, context)
+        context = context * mask.unsqueeze(2).to(context.dtype)
         counts = mask.sum(dim=1)  # (docs,)
-        # Packing keeps padding out of the backward direction; empty documents get length 1 of zeros.
-        packed = pack_padded_sequence(
-            sentences, counts.clamp(min=1).cpu(), batch_first=True, enforce_sorted=False
-        )
-        context, _ = pad_packed_sequence(
-            self.context(packed)[0], batch_first=True, total_length=max_sents
-        )  # (docs, max_sents, 2 * context_dim)
         positions = torch.arange(max_sents, device=sentences.device)  # (max_sents,)
         position = self.position(positions.clamp(max=self.max_positions - 1))  # (max_sents, pos_dim)
         relative = positions[None, :] / counts.clamp(min=1)[:, None]  # (docs, max_sents)
         features = torch.cat(
             [
+                sentences,
                 context,
                 document[:, None, :].expand(docs, max_sents, -1),
                 position[None, :, :].expand(docs, -1, -1),
@@ -82,15 +82,13 @@ class TextCNN(nn.Module):
         )
         self.output_dim = self.encoder.output_dim
         self.dropout = nn.Dropout(config.dropout)
-        self.classifier = (
-            nn.Linear(self.output_dim, config.num_classes) if config.num_classes else None
-        )
+        self.classifier = nn.Linear(self.output_dim, config.num_classes) if config.num_classes else None
         self.scorer = SentenceScorer(config, self.output_dim) if config.summarize else None
 
     def forward(self, batch: Batch) -> ModelOutput:
-        encoded = self.encoder(batch.token_ids, batch.lengths)  # (n_sentences, dim)
-        grid = encoded.new_zeros(batch.num_docs * batch.max_sentences, self.output_dim)
-        grid[batch.sentence_index] = encoded
+        grid = self.encoder.embedding.weight.new_zeros(batch.num_docs * batch.max_sentences, self.output_dim)
+        for bucket in batch.buckets:
+            grid[bucket.grid_index] = self.encoder(bucket.token_ids, bucket.lengths)  # (n, dim)
         sentences = grid.view(batch.num_docs, batch.max_sentences, self.output_dim)
         # Features are >= 0 after ReLU, so the zero rows of padding never win this max either.
         document = sentences.amax(dim=1)  # (docs, dim)

@@ -45,9 +45,7 @@ class Summary:
 class Predictor:
     """Classifies and summarizes lists of texts with one model; safe to share between threads."""
 
-    def __init__(
-        self, model: TextCNN, vocab: Vocabulary, info: ModelInfo, *, batch_size: int = 32
-    ) -> None:
+    def __init__(self, model: TextCNN, vocab: Vocabulary, info: ModelInfo, *, batch_size: int = 32) -> None:
         self.model = model.eval()
         self.vocab = vocab
         self.info = info
@@ -87,9 +85,7 @@ class Predictor:
             assert output.class_logits is not None
             for probs in torch.softmax(output.class_logits, dim=1).tolist():
                 ranked = sorted(zip(self.info.labels, probs, strict=True), key=lambda p: -p[1])
-                results.append(
-                    Classification(ranked[0][0], ranked[0][1], dict(ranked[:top_k]))
-                )
+                results.append(Classification(ranked[0][0], ranked[0][1], dict(ranked[:top_k])))
         return results
 
     def summarize(
@@ -105,23 +101,43 @@ class Predictor:
         default length otherwise. Raises InputError for a bad length setting."""
         if not self.can_summarize:
             raise UnsupportedTaskError("this model was trained without summaries and cannot summarize")
-        resolve_length(1, self.info.summary_length, max_sentences=max_sentences, ratio=ratio,
-                       max_words=max_words)  # validate once, before any work
+        resolve_length(
+            1,
+            self.info.summary_length,
+            max_sentences=max_sentences,
+            ratio=ratio,
+            max_words=max_words,
+        )  # validate once, before any work
         results = []
         for documents, output in self._forward(self.prepare(texts)):
             assert output.sentence_logits is not None
-            for document, logits in zip(documents, torch.sigmoid(output.sentence_logits).tolist(),
-                                        strict=True):
+            for document, logits in zip(
+                documents, torch.sigmoid(output.sentence_logits).tolist(), strict=True
+            ):
                 count = len(document.spans)
-                limit = resolve_length(count, self.info.summary_length, max_sentences=max_sentences,
-                                       ratio=ratio, max_words=max_words)
+                limit = resolve_length(
+                    count,
+                    self.info.summary_length,
+                    max_sentences=max_sentences,
+                    ratio=ratio,
+                    max_words=max_words,
+                )
                 words = [document.sentence(i).lower().split() for i in range(count)]
                 chosen = select_sentences(logits[:count], words, limit, block_trigrams=block_trigrams)
-                results.append(Summary(tuple(
-                    SummarySentence(i, document.sentence(i), logits[i], document.spans[i].start,
-                                    document.spans[i].end)
-                    for i in chosen
-                )))
+                results.append(
+                    Summary(
+                        tuple(
+                            SummarySentence(
+                                i,
+                                document.sentence(i),
+                                logits[i],
+                                document.spans[i].start,
+                                document.spans[i].end,
+                            )
+                            for i in chosen
+                        )
+                    )
+                )
         return results
 
     def _forward(self, documents: list[Document]) -> Iterator[tuple[list[Document], ModelOutput]]:

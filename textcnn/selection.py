@@ -28,8 +28,15 @@ def resolve_length(
 
     Raises InputError when more than one setting is given or a setting is out of range.
     """
-    given = [name for name, value in [("max_sentences", max_sentences), ("ratio", ratio),
-                                      ("max_words", max_words)] if value is not None]
+    given = [
+        name
+        for name, value in [
+            ("max_sentences", max_sentences),
+            ("ratio", ratio),
+            ("max_words", max_words),
+        ]
+        if value is not None
+    ]
     if len(given) > 1:
         raise InputError(f"give at most one of max_sentences, ratio, max_words (got {given})")
     if max_sentences is not None:

@@ -46,8 +46,10 @@ def load_examples(
     rows = _load_rows(source, split=split, config=config)
     columns = set(rows.column_names)
     if fields.text not in columns:
-        raise DataError(f"{source}: no {fields.text!r} field (columns: {sorted(columns)}); "
-                        "name the text column with --text-field")
+        raise DataError(
+            f"{source}: no {fields.text!r} field (columns: {sorted(columns)}); "
+            "name the text column with --text-field"
+        )
     examples: list[Example] = []
     skipped = 0
     for number, row in enumerate(rows, start=1):
@@ -61,8 +63,10 @@ def load_examples(
     if not examples:
         raise DataError(f"{source}: no usable rows (every {fields.text!r} is empty or missing)")
     if not any(e.label is not None or e.summary is not None for e in examples):
-        raise DataError(f"{source}: no row has a {fields.label!r} or {fields.summary!r} to learn "
-                        "from; map your columns with --label-field / --summary-field")
+        raise DataError(
+            f"{source}: no row has a {fields.label!r} or {fields.summary!r} to learn "
+            "from; map your columns with --label-field / --summary-field"
+        )
     return examples
 
 
@@ -94,8 +98,9 @@ def _load_rows(source: str, *, split: str, config: str | None) -> Any:
                 suffixes = suffixes[:-1]
             builder = _BUILDERS.get(suffixes[-1] if suffixes else "")
             if builder is None:
-                raise DataError(f"{source}: unknown file type; use .jsonl, .json, .csv or .parquet "
-                                "(optionally gzipped)")
+                raise DataError(
+                    f"{source}: unknown file type; use .jsonl, .json, .csv or .parquet (optionally gzipped)"
+                )
             if path.stat().st_size == 0:
                 raise DataError(f"{source}: the file is empty")
             return datasets.load_dataset(builder, data_files=str(path), split="train")
@@ -118,16 +123,18 @@ def _example(row: dict[str, Any], fields: Fields, columns: set[str], *, where: s
         return None
     label = row[fields.label] if fields.label in columns else None
     if label is not None and not isinstance(label, str | int | bool):
-        raise DataError(f"{where}: {fields.label!r} must be a string or an integer, "
-                        f"got {type(label).__name__}")
+        raise DataError(
+            f"{where}: {fields.label!r} must be a string or an integer, got {type(label).__name__}"
+        )
     summary = row[fields.summary] if fields.summary in columns else None
     if isinstance(summary, list):
         if not all(isinstance(s, str) for s in summary):
             raise DataError(f"{where}: {fields.summary!r} must be a string or a list of strings")
         summary = "\n".join(summary)
     elif summary is not None and not isinstance(summary, str):
-        raise DataError(f"{where}: {fields.summary!r} must be a string or a list of strings, "
-                        f"got {type(summary).__name__}")
+        raise DataError(
+            f"{where}: {fields.summary!r} must be a string or a list of strings, got {type(summary).__name__}"
+        )
     return Example(
         text=text,
         label=None if label is None else str(label),

@@ -20,8 +20,17 @@ def train_word2vec(
     from gensim.models import Word2Vec
 
     corpus = [list(s) for s in sentences]
-    model = Word2Vec(corpus, vector_size=dim, window=5, min_count=1, sg=1, negative=5,
-                     epochs=epochs, seed=seed, workers=1)
+    model = Word2Vec(
+        corpus,
+        vector_size=dim,
+        window=5,
+        min_count=1,
+        sg=1,
+        negative=5,
+        epochs=epochs,
+        seed=seed,
+        workers=1,
+    )
     return {word: model.wv[word] for word in model.wv.index_to_key}
 
 

@@ -26,8 +26,11 @@ ROUGE_TYPES = ("rouge1", "rouge2", "rougeLsum")
 
 
 def main(argv: Sequence[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(prog="python -m training.evaluate", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        prog="python -m training.evaluate",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     parser.add_argument("--model", required=True, help="model directory")
     parser.add_argument("--data", required=True, help="file, save_to_disk folder or hub dataset name")
     parser.add_argument("--split", default="test", help="split of a hub dataset (default: test)")
@@ -44,35 +47,47 @@ def main(argv: Sequence[str] | None = None) -> None:
     try:
         predictor = Predictor.load(args.model)
         examples = load_examples(
-            args.data, fields=Fields(args.text_field, args.label_field, args.summary_field),
-            split=args.split, config=args.dataset_config,
+            args.data,
+            fields=Fields(args.text_field, args.label_field, args.summary_field),
+            split=args.split,
+            config=args.dataset_config,
         )
-        result = evaluate(predictor, examples, max_sentences=args.max_sentences, ratio=args.ratio,
-                          max_words=args.max_words)
+        result = evaluate(
+            predictor,
+            examples,
+            max_sentences=args.max_sentences,
+            ratio=args.ratio,
+            max_words=args.max_words,
+        )
     except TextCNNError as error:
         raise SystemExit(f"error: {error}") from None
     print(json.dumps(result))
 
 
-def evaluate(predictor: Predictor, examples: Sequence[Example], *, max_sentences: int | None = None,
-             ratio: float | None = None, max_words: int | None = None) -> dict[str, Any]:
+def evaluate(
+    predictor: Predictor,
+    examples: Sequence[Example],
+    *,
+    max_sentences: int | None = None,
+    ratio: float | None = None,
+    max_words: int | None = None,
+) -> dict[str, Any]:
     """The metrics dictionary that main prints."""
     result: dict[str, Any] = {"n_docs": len(examples)}
     labelled = [e for e in examples if e.label is not None]
     if predictor.can_classify and labelled:
         predicted = [c.label for c in predictor.classify([e.text for e in labelled])]
         gold = [e.label or "" for e in labelled]
-        result["accuracy"] = round(100 * statistics.fmean(p == g for p, g in zip(predicted, gold,
-                                                                                  strict=True)), 2)
+        result["accuracy"] = round(
+            100 * statistics.fmean(p == g for p, g in zip(predicted, gold, strict=True)), 2
+        )
         result["macro_f1"] = round(100 * macro_f1(predicted, gold), 2)
     summarized = [e for e in examples if e.summary is not None]
     if predictor.can_summarize and summarized:
         texts = [e.text for e in summarized]
         references = [_lines(e.summary or "") for e in summarized]
-        summaries = predictor.summarize(texts, max_sentences=max_sentences, ratio=ratio,
-                                        max_words=max_words)
-        result.update(rouge([[s.text for s in summary.sentences] for summary in summaries],
-                            references))
+        summaries = predictor.summarize(texts, max_sentences=max_sentences, ratio=ratio, max_words=max_words)
+        result.update(rouge([[s.text for s in summary.sentences] for summary in summaries], references))
         leads = [[text[s.start : s.end] for s in split_sentences(text)[:3]] for text in texts]
         result["lead3"] = rouge(leads, references)
     return result

@@ -25,8 +25,11 @@ class _Overlap:
 
     def gain(self, grams: Grams) -> int:
         chosen, reference = self.chosen, self.reference
-        return sum(min(chosen[g] + c, reference[g]) - min(chosen[g], reference[g])
-                   for g, c in grams.items() if g in reference)
+        return sum(
+            min(chosen[g] + c, reference[g]) - min(chosen[g], reference[g])
+            for g, c in grams.items()
+            if g in reference
+        )
 
     def f1_with(self, grams: Grams, total: int) -> float:
         overlap = self.overlap + self.gain(grams)
@@ -47,8 +50,8 @@ def oracle_selection(sentences: Sequence[str], reference: str) -> list[int]:
     candidates = []
     for sentence in sentences:
         tokens = rouge_tokens(sentence)
-        grams = [ngrams(tokens, n) for n in (1, 2)]
-        candidates.append([(g, sum(g.values())) for g in grams])
+        counts = [ngrams(tokens, n) for n in (1, 2)]
+        candidates.append([(c, sum(c.values())) for c in counts])
     chosen: list[int] = []
     best = 0.0
     while True:

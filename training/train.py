@@ -88,8 +88,10 @@ class TrainingDocument:
 def main(argv: Sequence[str] | None = None) -> None:
     args = sys.argv[1:] if argv is None else list(argv)
     config = parse_args(args)
-    logging.basicConfig(level=logging.WARNING if config.quiet else logging.INFO,
-                        format="%(asctime)s %(levelname)s %(message)s")
+    logging.basicConfig(
+        level=logging.WARNING if config.quiet else logging.INFO,
+        format="%(asctime)s %(levelname)s %(message)s",
+    )
     logging.getLogger("gensim").setLevel(logging.WARNING)
     try:
         train(config, command="python -m training.train " + shlex.join(args))
@@ -99,8 +101,11 @@ def main(argv: Sequence[str] | None = None) -> None:
 
 def parse_args(argv: Sequence[str]) -> TrainConfig:
     defaults = {f.name: f.default for f in fields(TrainConfig)}
-    parser = argparse.ArgumentParser(prog="python -m training.train", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        prog="python -m training.train",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     parser.add_argument("--train", required=True, help="file, save_to_disk folder or hub dataset name")
     parser.add_argument("--out", required=True, help="model directory to write")
     parser.add_argument("--dev", help="dev data; default: hold out --dev-fraction of train")
@@ -126,33 +131,49 @@ def train(config: TrainConfig, command: str = "") -> Path:
     if config.threads:
         torch.set_num_threads(config.threads)
     columns = Fields(config.text_field, config.label_field, config.summary_field)
-    train_examples = load_examples(config.train, fields=columns, split=config.train_split,
-                                   config=config.dataset_config)
+    train_examples = load_examples(
+        config.train, fields=columns, split=config.train_split, config=config.dataset_config
+    )
     if config.dev:
-        dev_examples = load_examples(config.dev, fields=columns, split=config.dev_split,
-                                     config=config.dataset_config)
+        dev_examples = load_examples(
+            config.dev, fields=columns, split=config.dev_split, config=config.dataset_config
+        )
     else:
         train_examples, dev_examples = holdout(train_examples, config.dev_fraction, config.seed)
     labels = tuple(sorted({e.label for e in train_examples if e.label is not None}))
     if len(labels) == 1:
-        raise DataError(f"{config.train}: every labelled row has the label {labels[0]!r}; "
-                        "classification needs at least two classes")
+        raise DataError(
+            f"{config.train}: every labelled row has the label {labels[0]!r}; "
+            "classification needs at least two classes"
+        )
     unseen = sorted({e.label for e in dev_examples if e.label is not None} - set(labels))
     if unseen:
         raise DataError(f"dev labels {unseen} never occur in the training data")
     summarize = any(e.summary is not None for e in train_examples)
-    logger.info("train %d docs, dev %d docs, %d classes, summaries: %s",
-                len(train_examples), len(dev_examples), len(labels), summarize)
+    logger.info(
+        "train %d docs, dev %d docs, %d classes, summaries: %s",
+        len(train_examples),
+        len(dev_examples),
+        len(labels),
+        summarize,
+    )
 
     vocab = Vocabulary.build(
         (tokenize(e.text, lowercase=config.lowercase) for e in train_examples),
-        min_freq=config.min_freq, max_size=config.max_vocab,
+        min_freq=config.min_freq,
+        max_size=config.max_vocab,
     )
     model_config = ModelConfig(
-        vocab_size=len(vocab), num_classes=len(labels), summarize=summarize,
-        embedding_dim=config.embedding_dim, filter_widths=tuple(config.filter_widths),
-        num_filters=config.num_filters, dropout=config.dropout, context_dim=config.context_dim,
-        lowercase=config.lowercase, max_sentence_tokens=config.max_sentence_tokens,
+        vocab_size=len(vocab),
+        num_classes=len(labels),
+        summarize=summarize,
+        embedding_dim=config.embedding_dim,
+        filter_widths=tuple(config.filter_widths),
+        num_filters=config.num_filters,
+        dropout=config.dropout,
+        context_dim=config.context_dim,
+        lowercase=config.lowercase,
+        max_sentence_tokens=config.max_sentence_tokens,
     )
     model = TextCNN(model_config)
     placeholder = ModelInfo(name="", labels=labels)
@@ -164,8 +185,11 @@ def train(config: TrainConfig, command: str = "") -> Path:
     )
     vectors = None
     if config.embeddings == "word2vec":
-        sentences = [tokenize(d.document.sentence(i), lowercase=config.lowercase)
-                     for d in documents for i in range(len(d.document.spans))]
+        sentences = [
+            tokenize(d.document.sentence(i), lowercase=config.lowercase)
+            for d in documents
+            for i in range(len(d.document.spans))
+        ]
         vectors = train_word2vec(sentences, dim=config.embedding_dim, seed=config.seed)
     weights, coverage = embedding_matrix(vocab, config.embedding_dim, config.seed, vectors)
     with torch.no_grad():
@@ -194,15 +218,18 @@ def train(config: TrainConfig, command: str = "") -> Path:
     return out
 
 
-def _encode(examples: Sequence[Example], predictor: Predictor, labels: Sequence[str]) -> list[TrainingDocument]:
+def _encode(
+    examples: Sequence[Example], predictor: Predictor, labels: Sequence[str]
+) -> list[TrainingDocument]:
     documents = predictor.prepare([e.text for e in examples])
     label_index = {label: i for i, label in enumerate(labels)}
     encoded = []
     for example, document in zip(examples, documents, strict=True):
         targets = None
         if example.summary is not None:
-            chosen = set(oracle_selection([document.sentence(i) for i in range(len(document.spans))],
-                                          example.summary))
+            chosen = set(
+                oracle_selection([document.sentence(i) for i in range(len(document.spans))], example.summary)
+            )
             targets = tuple(1.0 if i in chosen else 0.0 for i in range(len(document.spans)))
         label = None if example.label is None else label_index[example.label]
         encoded.append(TrainingDocument(document, label, targets))
@@ -219,8 +246,13 @@ def _learn_summary_length(documents: Sequence[TrainingDocument]) -> SummaryLengt
     return SummaryLength(ratio=round(ratio, 4), max_sentences=max(1, math.ceil(cap)))
 
 
-def _fit(model: TextCNN, predictor: Predictor, documents: list[TrainingDocument],
-         dev: Sequence[Example], config: TrainConfig) -> list[dict[str, Any]]:
+def _fit(
+    model: TextCNN,
+    predictor: Predictor,
+    documents: list[TrainingDocument],
+    dev: Sequence[Example],
+    config: TrainConfig,
+) -> list[dict[str, Any]]:
     optimizer = torch.optim.Adam(model.parameters(), lr=config.lr)
     generator = random.Random(config.seed)
     history: list[dict[str, Any]] = []
@@ -241,7 +273,8 @@ def _fit(model: TextCNN, predictor: Predictor, documents: list[TrainingDocument]
             if model.classifier is not None and config.max_norm:
                 with torch.no_grad():
                     model.classifier.weight.copy_(
-                        torch.renorm(model.classifier.weight, 2, 0, config.max_norm))
+                        torch.renorm(model.classifier.weight, 2, 0, config.max_norm)
+                    )
             losses.append(loss.item())
             bar.set_postfix(loss=f"{statistics.fmean(losses[-20:]):.4f}")
             steps += 1
@@ -274,8 +307,7 @@ def _loss(model: TextCNN, batch: Sequence[TrainingDocument], summary_weight: flo
         loss = loss + F.cross_entropy(output.class_logits[labelled], targets)
     summarized = [i for i, d in enumerate(batch) if d.targets]
     if output.sentence_logits is not None and summarized:
-        logits = torch.cat([output.sentence_logits[i, : len(batch[i].targets or ())]
-                            for i in summarized])
+        logits = torch.cat([output.sentence_logits[i, : len(batch[i].targets or ())] for i in summarized])
         targets = torch.tensor([t for i in summarized for t in batch[i].targets or ()])
         loss = loss + summary_weight * F.binary_cross_entropy_with_logits(logits, targets)
     return loss
@@ -288,12 +320,14 @@ def _dev_scores(predictor: Predictor, dev: Sequence[Example]) -> dict[str, float
     if predictor.can_classify and labelled:
         predicted = predictor.classify([e.text for e in labelled])
         scores["dev_accuracy"] = statistics.fmean(
-            p.label == e.label for p, e in zip(predicted, labelled, strict=True))
+            p.label == e.label for p, e in zip(predicted, labelled, strict=True)
+        )
     summarized = [e for e in dev if e.summary is not None]
     if predictor.can_summarize and summarized:
         summaries = predictor.summarize([e.text for e in summarized])
         scores["dev_rouge1"] = statistics.fmean(
-            rouge12(s.text, e.summary or "")[0] for s, e in zip(summaries, summarized, strict=True))
+            rouge12(s.text, e.summary or "")[0] for s, e in zip(summaries, summarized, strict=True)
+        )
     scores = {k: round(v, 5) for k, v in scores.items()}
     scores["dev_score"] = round(statistics.fmean(scores.values()), 5) if scores else 0.0
     return scores
@@ -305,20 +339,36 @@ def _seed_everything(seed: int) -> None:
     torch.manual_seed(seed)
 
 
-def _model_card(info: ModelInfo, model_config: ModelConfig, config: TrainConfig,
-                metrics: dict[str, Any], command: str) -> str:
-    tasks = [t for t, on in [("classification", model_config.num_classes > 0),
-                             ("extractive summarization", model_config.summarize)] if on]
-    dev = ", ".join(f"{k.removeprefix('dev_')} {v:.4f}" for k, v in metrics["dev"].items())
+def _model_card(
+    info: ModelInfo,
+    model_config: ModelConfig,
+    config: TrainConfig,
+    metrics: dict[str, Any],
+    command: str,
+) -> str:
+    tasks = [
+        t
+        for t, on in [
+            ("classification", model_config.num_classes > 0),
+            ("extractive summarization", model_config.summarize),
+        ]
+        if on
+    ]
+    dev_scores = ", ".join(f"{k.removeprefix('dev_')} {v:.4f}" for k, v in metrics["dev"].items())
+    dev_source = config.dev or f"{config.dev_fraction:.0%} held out of train"
+    length = info.summary_length
+    widths = list(model_config.filter_widths)
     return f"""# {info.name}
 
 A multi-task Kim (2014) CNN trained with textcnn for {" and ".join(tasks)}.
 
-- Training data: `{config.train}` ({metrics["train_docs"]} documents); dev: `{config.dev or f"{config.dev_fraction:.0%} held out of train"}` ({metrics["dev_docs"]} documents)
+- Training data: `{config.train}` ({metrics["train_docs"]} documents)
+- Dev data: `{dev_source}` ({metrics["dev_docs"]} documents)
 - Labels: {", ".join(info.labels) or "none"}
-- Default summary length: {info.summary_length.ratio:.0%} of the sentences, at most {info.summary_length.max_sentences}
-- Architecture: {model_config.embedding_dim}-d `{config.embeddings}` embeddings, filters {list(model_config.filter_widths)} x {model_config.num_filters}, vocabulary {metrics["vocab_size"]} tokens
-- Best dev epoch {metrics["best_epoch"]}: {dev}
+- Default summary length: {length.ratio:.0%} of the sentences, at most {length.max_sentences}
+- Architecture: {model_config.embedding_dim}-d `{config.embeddings}` embeddings,
+  filters {widths} x {model_config.num_filters}, vocabulary {metrics["vocab_size"]} tokens
+- Best dev epoch {metrics["best_epoch"]}: {dev_scores}
 - Trained in {metrics["train_seconds"]} s
 
 Reproduce with:

@@ -14,8 +14,9 @@ ARTICLE = (Path(__file__).parents[1] / "data" / "bbc_dev.jsonl").read_text().spl
 
 @pytest.fixture(scope="module")
 def client(bbc_model_dir: Path) -> Iterator[TestClient]:
-    settings = Settings(model_dir=bbc_model_dir, max_documents=4, max_characters=20_000,
-                        max_body_bytes=100_000)
+    settings = Settings(
+        model_dir=bbc_model_dir, max_documents=4, max_characters=20_000, max_body_bytes=100_000
+    )
     with TestClient(create_app(settings)) as test_client:
         yield test_client
 
@@ -82,24 +83,27 @@ def test_edge_texts_are_ordinary(client: TestClient, text: str) -> None:
     assert len(response.json()["results"][0]["sentences"]) <= 1
 
 
-@pytest.mark.parametrize(("path", "body"), [
-    ("/classify", {}),
-    ("/classify", {"text": "a", "texts": ["b"]}),
-    ("/classify", {"text": None}),
-    ("/classify", {"text": 5}),
-    ("/classify", {"texts": "not a list"}),
-    ("/classify", {"texts": [1, 2]}),
-    ("/classify", {"text": "a", "extra": 1}),
-    ("/classify", {"text": "a", "top_k": 0}),
-    ("/classify", [1, 2]),
-    ("/classify", "just a string"),
-    ("/summarize", {"text": "a", "max_sentences": 0}),
-    ("/summarize", {"text": "a", "max_sentences": -3}),
-    ("/summarize", {"text": "a", "ratio": 0}),
-    ("/summarize", {"text": "a", "ratio": 1.5}),
-    ("/summarize", {"text": "a", "max_words": 0}),
-    ("/summarize", {"text": "a", "ratio": 0.5, "max_sentences": 2}),
-])
+@pytest.mark.parametrize(
+    ("path", "body"),
+    [
+        ("/classify", {}),
+        ("/classify", {"text": "a", "texts": ["b"]}),
+        ("/classify", {"text": None}),
+        ("/classify", {"text": 5}),
+        ("/classify", {"texts": "not a list"}),
+        ("/classify", {"texts": [1, 2]}),
+        ("/classify", {"text": "a", "extra": 1}),
+        ("/classify", {"text": "a", "top_k": 0}),
+        ("/classify", [1, 2]),
+        ("/classify", "just a string"),
+        ("/summarize", {"text": "a", "max_sentences": 0}),
+        ("/summarize", {"text": "a", "max_sentences": -3}),
+        ("/summarize", {"text": "a", "ratio": 0}),
+        ("/summarize", {"text": "a", "ratio": 1.5}),
+        ("/summarize", {"text": "a", "max_words": 0}),
+        ("/summarize", {"text": "a", "ratio": 0.5, "max_sentences": 2}),
+    ],
+)
 def test_invalid_bodies_get_422_with_a_reason(client: TestClient, path: str, body: object) -> None:
     response = client.post(path, json=body)
     assert response.status_code == 422
@@ -111,8 +115,16 @@ def test_huge_max_sentences_is_fine(client: TestClient, article: str) -> None:
     assert response.status_code == 200
 
 
-@pytest.mark.parametrize("raw", [b"{not json", b"\xff\xfe\x00garbage", b"", b'{"text": "\\ud800"}',
-                                 b'{"text": "a", "ratio": NaN}'])
+@pytest.mark.parametrize(
+    "raw",
+    [
+        b"{not json",
+        b"\xff\xfe\x00garbage",
+        b"",
+        b'{"text": "\\ud800"}',
+        b'{"text": "a", "ratio": NaN}',
+    ],
+)
 def test_malformed_bodies_get_4xx(client: TestClient, raw: bytes) -> None:
     for path in ("/classify", "/summarize"):
         response = client.post(path, content=raw, headers={"content-type": "application/json"})

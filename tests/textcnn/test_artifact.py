@@ -17,8 +17,14 @@ def model_copy(bbc_model_dir: Path, tmp_path: Path) -> Path:
 def test_complete_directory_loads(model_copy: Path) -> None:
     assert Predictor.load(model_copy).info.name == "bbc-small"
     assert {p.name for p in model_copy.iterdir()} >= {
-        "config.json", "vocab.json", "model.safetensors", "manifest.json", "metrics.json",
-        "training.json", "README.md"}
+        "config.json",
+        "vocab.json",
+        "model.safetensors",
+        "manifest.json",
+        "metrics.json",
+        "training.json",
+        "README.md",
+    }
 
 
 def test_flipped_byte_in_weights(model_copy: Path) -> None:

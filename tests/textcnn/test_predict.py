@@ -30,8 +30,9 @@ def test_fits_its_training_articles(predictor: Predictor, train_rows: list[dict[
     assert accuracy >= 0.9
 
 
-def test_reload_gives_identical_predictions(predictor: Predictor, bbc_model_dir: Path,
-                                            tmp_path: Path, train_rows: list[dict[str, str]]) -> None:
+def test_reload_gives_identical_predictions(
+    predictor: Predictor, bbc_model_dir: Path, tmp_path: Path, train_rows: list[dict[str, str]]
+) -> None:
     copy = shutil.copytree(bbc_model_dir, tmp_path / "copy")
     again = Predictor.load(copy)
     texts = [r["text"] for r in train_rows[:10]]
@@ -51,7 +52,8 @@ def test_batched_equals_one_by_one(predictor: Predictor, train_rows: list[dict[s
         [alone] = predictor.summarize([text], max_sentences=3)
         assert [s.index for s in summary.sentences] == [s.index for s in alone.sentences]
         assert [s.score for s in summary.sentences] == pytest.approx(
-            [s.score for s in alone.sentences], abs=1e-5)
+            [s.score for s in alone.sentences], abs=1e-5
+        )
 
 
 def test_summary_sentences_are_exact_slices(predictor: Predictor, train_rows: list[dict[str, str]]) -> None:
@@ -100,12 +102,11 @@ def test_document_padding_does_not_change_outputs() -> None:
 
 
 def test_model_shapes() -> None:
-    config = ModelConfig(vocab_size=20, num_classes=4, summarize=True, num_filters=5,
-                         filter_widths=(2, 3))
+    config = ModelConfig(vocab_size=20, num_classes=4, summarize=True, num_filters=5, filter_widths=(2, 3))
     model = TextCNN(config).eval()
     assert model.output_dim == 10
     vocab = Vocabulary(["<pad>", "<unk>"])
-    docs = [prepare(t, vocab, lowercase=True, max_tokens=100) for t in ["A b. C d e.", "", "F."]]
+    docs = [prepare(t, vocab, lowercase=True, max_tokens=100) for t in ["The cat sat. The dog ran away.", "", "Fine."]]
     out = model(collate(docs))
     assert out.class_logits is not None and out.class_logits.shape == (3, 4)
     assert out.sentence_logits is not None and out.sentence_logits.shape == (3, 2)

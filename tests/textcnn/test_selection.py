@@ -13,14 +13,21 @@ def test_top_scores_in_document_order() -> None:
 
 
 def test_trigram_blocking_skips_repeats() -> None:
-    words = ["the bank raised rates".split(), "the bank raised rates again".split(), "other news".split()]
+    words = [
+        ["the", "bank", "raised", "rates"],
+        ["the", "bank", "raised", "rates", "again"],
+        ["other", "news"],
+    ]
     assert select_sentences([0.9, 0.8, 0.1], words, LengthLimit(2)) == [0, 2]
     assert select_sentences([0.9, 0.8, 0.1], words, LengthLimit(2), block_trigrams=False) == [0, 1]
 
 
 def test_word_limit_skips_sentences_that_overflow() -> None:
     words = [["w"] * 10, ["w"] * 3, ["w"] * 4]
-    assert select_sentences([0.9, 0.8, 0.7], words, LengthLimit(3, 8), block_trigrams=False) == [1, 2]
+    assert select_sentences([0.9, 0.8, 0.7], words, LengthLimit(3, 8), block_trigrams=False) == [
+        1,
+        2,
+    ]
     assert select_sentences([0.9], [["w"] * 10], LengthLimit(1, 5)) == []
 
 
@@ -32,8 +39,13 @@ def test_resolve_length() -> None:
     assert resolve_length(10, default, ratio=0.25) == LengthLimit(3)
     assert resolve_length(10, default, max_words=50) == LengthLimit(10, 50)
     assert resolve_length(10, default, max_sentences=3) == LengthLimit(3)
-    for bad in [{"max_sentences": 0}, {"ratio": 0.0}, {"ratio": 1.01}, {"max_words": -1},
-                {"ratio": 0.5, "max_words": 3}]:
+    for bad in [
+        {"max_sentences": 0},
+        {"ratio": 0.0},
+        {"ratio": 1.01},
+        {"max_words": -1},
+        {"ratio": 0.5, "max_words": 3},
+    ]:
         with pytest.raises(InputError):
             resolve_length(10, default, **bad)  # type: ignore[arg-type]
 

@@ -11,8 +11,10 @@ def sentences(text: str) -> list[str]:
 
 
 def test_abbreviations_decimals_and_quotes() -> None:
-    text = ('Mr. Smith paid $10.5bn for the U.S. firm on Monday. "It was a great deal," he said. '
-            "Shares rose 3.2% to 45.6p. The U.K. economy grew.")
+    text = (
+        'Mr. Smith paid $10.5bn for the U.S. firm on Monday. "It was a great deal," he said. '
+        "Shares rose 3.2% to 45.6p. The U.K. economy grew."
+    )
     assert sentences(text) == [
         "Mr. Smith paid $10.5bn for the U.S. firm on Monday.",
         '"It was a great deal," he said.',
@@ -23,13 +25,18 @@ def test_abbreviations_decimals_and_quotes() -> None:
 
 def test_headline_without_full_stop_and_paragraphs() -> None:
     text = "Ad sales boost Time Warner profit\n\nQuarterly profits jumped 76%.\r\nThe firm grew."
-    assert sentences(text) == ["Ad sales boost Time Warner profit", "Quarterly profits jumped 76%.",
-                               "The firm grew."]
+    assert sentences(text) == [
+        "Ad sales boost Time Warner profit",
+        "Quarterly profits jumped 76%.",
+        "The firm grew.",
+    ]
 
 
 def test_real_bbc_paragraph() -> None:
-    text = ("Dr. Rowan Williams said the move was \"wrong\". Labour's vote fell by 1.5m, "
-            "according to Prof. Curtice at 10 p.m. on Thursday. Mrs. Thatcher was not there.")
+    text = (
+        'Dr. Rowan Williams said the move was "wrong". Labour\'s vote fell by 1.5m, '
+        "according to Prof. Curtice at 10 p.m. on Thursday. Mrs. Thatcher was not there."
+    )
     assert sentences(text) == [
         'Dr. Rowan Williams said the move was "wrong".',
         "Labour's vote fell by 1.5m, according to Prof. Curtice at 10 p.m. on Thursday.",
@@ -44,7 +51,15 @@ def test_blank_text_has_no_sentences(text: str) -> None:
 
 def test_tokenize_normalizes_and_keeps_inner_punctuation() -> None:
     assert tokenize("Ｍr. Smith's e-mail cost $10,000.50!") == [
-        "mr", ".", "smith's", "e-mail", "cost", "$", "10,000.50", "!"]
+        "mr",
+        ".",
+        "smith's",
+        "e-mail",
+        "cost",
+        "$",
+        "10,000.50",
+        "!",
+    ]
     assert tokenize("Tokyo 東京", lowercase=False) == ["Tokyo", "東京"]
 
 

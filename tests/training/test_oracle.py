@@ -3,15 +3,22 @@ from training.rouge import rouge12
 
 
 def test_recovers_an_extractive_reference() -> None:
-    sentences = ["The cat sat on the mat.", "Stocks fell sharply in Tokyo.", "It was raining.",
-                 "The bank raised interest rates."]
+    sentences = [
+        "The cat sat on the mat.",
+        "Stocks fell sharply in Tokyo.",
+        "It was raining.",
+        "The bank raised interest rates.",
+    ]
     reference = "Stocks fell sharply in Tokyo. The bank raised interest rates."
     assert oracle_selection(sentences, reference) == [1, 3]
 
 
 def test_abstractive_reference_picks_the_closest_sentence() -> None:
-    sentences = ["Weather was mild on Sunday.", "The central bank lifted rates to 5%.",
-                 "Fans cheered the team."]
+    sentences = [
+        "Weather was mild on Sunday.",
+        "The central bank lifted rates to 5%.",
+        "Fans cheered the team.",
+    ]
     assert oracle_selection(sentences, "Bank lifts rates to five percent") == [1]
 
 

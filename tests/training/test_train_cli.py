@@ -13,13 +13,17 @@ pytestmark = pytest.mark.slow
 
 
 def run(module: str, *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", module, *args], capture_output=True, text=True,
-                          timeout=600)
+    return subprocess.run([sys.executable, "-m", module, *args], capture_output=True, text=True, timeout=600)
 
 
 def test_evaluate_prints_one_json_object(bbc_model_dir: Path, data_dir: Path) -> None:
-    result = run("training.evaluate", "--model", str(bbc_model_dir), "--data",
-                 str(data_dir / "bbc_dev.jsonl"))
+    result = run(
+        "training.evaluate",
+        "--model",
+        str(bbc_model_dir),
+        "--data",
+        str(data_dir / "bbc_dev.jsonl"),
+    )
     assert result.returncode == 0, result.stderr
     metrics = json.loads(result.stdout)
     assert metrics["n_docs"] == 20
@@ -31,26 +35,52 @@ def test_evaluate_prints_one_json_object(bbc_model_dir: Path, data_dir: Path) ->
 
 def test_evaluate_length_flags(bbc_model_dir: Path, data_dir: Path) -> None:
     data = str(data_dir / "bbc_dev.jsonl")
-    short = json.loads(run("training.evaluate", "--model", str(bbc_model_dir), "--data", data,
-                           "--max-sentences", "1").stdout)
-    long = json.loads(run("training.evaluate", "--model", str(bbc_model_dir), "--data", data,
-                          "--ratio", "0.5").stdout)
+    short = json.loads(
+        run(
+            "training.evaluate",
+            "--model",
+            str(bbc_model_dir),
+            "--data",
+            data,
+            "--max-sentences",
+            "1",
+        ).stdout
+    )
+    long = json.loads(
+        run("training.evaluate", "--model", str(bbc_model_dir), "--data", data, "--ratio", "0.5").stdout
+    )
     assert short["rouge1"] < long["rouge1"]
 
 
 def test_trec_classification_only(tmp_path: Path, data_dir: Path) -> None:
     out = tmp_path / "trec"
-    trained = run("training.train", "--train", str(data_dir / "trec_train.jsonl"), "--out", str(out),
-                  "--embeddings", "word2vec", "--embedding-dim", "32", "--num-filters", "32",
-                  "--epochs", "6", "--min-freq", "1", "--quiet")
+    trained = run(
+        "training.train",
+        "--train",
+        str(data_dir / "trec_train.jsonl"),
+        "--out",
+        str(out),
+        "--embeddings",
+        "word2vec",
+        "--embedding-dim",
+        "32",
+        "--num-filters",
+        "32",
+        "--epochs",
+        "6",
+        "--min-freq",
+        "1",
+        "--quiet",
+    )
     assert trained.returncode == 0, trained.stderr
     predictor = Predictor.load(out)
     assert predictor.can_classify and not predictor.can_summarize
     assert predictor.info.labels == ("ABBR", "DESC", "ENTY", "HUM", "LOC", "NUM")
     config = json.loads((out / "training.json").read_text())
     assert config["embeddings"] == "word2vec" and config["dev"] is None
-    metrics = json.loads(run("training.evaluate", "--model", str(out), "--data",
-                             str(data_dir / "trec_train.jsonl")).stdout)
+    metrics = json.loads(
+        run("training.evaluate", "--model", str(out), "--data", str(data_dir / "trec_train.jsonl")).stdout
+    )
     assert set(metrics) == {"n_docs", "accuracy", "macro_f1"}
     assert metrics["accuracy"] > 40  # well above the 27% majority class after a few epochs
 
@@ -58,24 +88,43 @@ def test_trec_classification_only(tmp_path: Path, data_dir: Path) -> None:
 def test_summary_only_data(tmp_path: Path, data_dir: Path) -> None:
     rows = [json.loads(line) for line in (data_dir / "bbc_train.jsonl").read_text().splitlines()]
     source = tmp_path / "summaries.jsonl"
-    source.write_text("".join(json.dumps({"text": r["text"], "summary": r["summary"]}) + "\n"
-                              for r in rows[:20]))
+    source.write_text(
+        "".join(json.dumps({"text": r["text"], "summary": r["summary"]}) + "\n" for r in rows[:20])
+    )
     out = tmp_path / "summarizer"
-    trained = run("training.train", "--train", str(source), "--out", str(out), "--embeddings",
-                  "random", "--embedding-dim", "16", "--num-filters", "8", "--max-steps", "3", "--quiet")
+    trained = run(
+        "training.train",
+        "--train",
+        str(source),
+        "--out",
+        str(out),
+        "--embeddings",
+        "random",
+        "--embedding-dim",
+        "16",
+        "--num-filters",
+        "8",
+        "--max-steps",
+        "3",
+        "--quiet",
+    )
     assert trained.returncode == 0, trained.stderr
     predictor = Predictor.load(out)
     assert predictor.can_summarize and not predictor.can_classify
     assert 0 < predictor.info.summary_length.ratio <= 1
 
 
-@pytest.mark.parametrize(("rows", "message"), [
-    ([{"body": "x", "label": "a"}], "no 'text' field"),
-    ([{"text": "", "label": "a"}], "no usable rows"),
-    ([{"text": "x", "label": "a"}, {"text": "y", "label": "a"}], "at least two classes"),
-])
-def test_bad_data_fails_with_a_clear_message(tmp_path: Path, rows: list[dict[str, str]],
-                                             message: str) -> None:
+@pytest.mark.parametrize(
+    ("rows", "message"),
+    [
+        ([{"body": "x", "label": "a"}], "no 'text' field"),
+        ([{"text": "", "label": "a"}], "no usable rows"),
+        ([{"text": "x", "label": "a"}, {"text": "y", "label": "a"}], "at least two classes"),
+    ],
+)
+def test_bad_data_fails_with_a_clear_message(
+    tmp_path: Path, rows: list[dict[str, str]], message: str
+) -> None:
     source = tmp_path / "bad.jsonl"
     source.write_text("".join(json.dumps(r) + "\n" for r in rows))
     result = run("training.train", "--train", str(source), "--out", str(tmp_path / "m"), "--quiet")
@@ -87,6 +136,14 @@ def test_bad_data_fails_with_a_clear_message(tmp_path: Path, rows: list[dict[str
 def test_unseen_dev_labels_are_refused(tmp_path: Path, data_dir: Path) -> None:
     dev = tmp_path / "dev.jsonl"
     dev.write_text(json.dumps({"text": "What is it?", "label": "NEW"}) + "\n")
-    result = run("training.train", "--train", str(data_dir / "trec_train.jsonl"), "--dev", str(dev),
-                 "--out", str(tmp_path / "m"), "--quiet")
+    result = run(
+        "training.train",
+        "--train",
+        str(data_dir / "trec_train.jsonl"),
+        "--dev",
+        str(dev),
+        "--out",
+        str(tmp_path / "m"),
+        "--quiet",
+    )
     assert result.returncode != 0 and "['NEW'] never occur in the training data" in result.stderr
