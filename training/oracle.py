@@ -5,10 +5,18 @@ reference the most, until no sentence raises it. This recovers the sentences of 
 reference and gives the closest extract for an abstractive one.
 """
 
+import hashlib
+import json
+import logging
 from collections import Counter
 from collections.abc import Sequence
+from pathlib import Path
 
 from training.rouge import ngrams, rouge_tokens
+
+logger = logging.getLogger(__name__)
+
+_CACHE_VERSION = "greedy-r1r2-v1"  # bump when oracle_selection changes
 
 Grams = Counter[tuple[str, ...]]
 
@@ -67,3 +75,27 @@ def oracle_selection(sentences: Sequence[str], reference: str) -> list[int]:
         chosen.append(best_index)
         for overlap, (grams, total) in zip(overlaps, candidates[best_index], strict=True):
             overlap.add(grams, total)
+
+
+def cached_oracle_selections(
+    documents: Sequence[tuple[Sequence[str], str]], cache_dir: Path | None
+) -> list[list[int]]:
+    """`oracle_selection` for each (sentences, reference) pair, cached on disk per dataset.
+
+    The cache file is named by a hash of every sentence and reference, so any change to the data
+    or the sentence splitter misses the cache instead of reusing stale targets.
+    """
+    digest = hashlib.sha256(_CACHE_VERSION.encode())
+    for sentences, reference in documents:
+        digest.update(json.dumps([list(sentences), reference]).encode())
+    path = None if cache_dir is None else cache_dir / f"oracle-{digest.hexdigest()[:24]}.json"
+    if path is not None and path.is_file():
+        cached: list[list[int]] = json.loads(path.read_text())
+        if len(cached) == len(documents):
+            logger.info("oracle targets from cache %s", path)
+            return cached
+    selections = [oracle_selection(sentences, reference) for sentences, reference in documents]
+    if path is not None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps(selections))
+    return selections

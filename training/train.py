@@ -35,7 +35,7 @@ from textcnn.tokenize import tokenize
 from textcnn.vocab import Vocabulary
 from training.data import DataError, Example, Fields, holdout, load_examples
 from training.embeddings import embedding_matrix, train_word2vec
-from training.oracle import oracle_selection
+from training.oracle import cached_oracle_selections
 from training.rouge import rouge12
 
 logger = logging.getLogger("training.train")
@@ -75,6 +75,7 @@ class TrainConfig:
     seed: int = 13
     max_steps: int | None = None
     threads: int | None = None
+    cache_dir: str = "~/.cache/textcnn"  # oracle targets per dataset; "" disables the cache
     quiet: bool = False
 
 
@@ -177,7 +178,8 @@ def train(config: TrainConfig, command: str = "") -> Path:
     )
     model = TextCNN(model_config)
     placeholder = ModelInfo(name="", labels=labels)
-    documents = _encode(train_examples, Predictor(model, vocab, placeholder), labels)
+    cache_dir = Path(config.cache_dir).expanduser() if config.cache_dir else None
+    documents = _encode(train_examples, Predictor(model, vocab, placeholder), labels, cache_dir)
     info = ModelInfo(
         name=config.name or Path(config.out).name,
         labels=labels,
@@ -219,17 +221,22 @@ def train(config: TrainConfig, command: str = "") -> Path:
 
 
 def _encode(
-    examples: Sequence[Example], predictor: Predictor, labels: Sequence[str]
+    examples: Sequence[Example], predictor: Predictor, labels: Sequence[str], cache_dir: Path | None
 ) -> list[TrainingDocument]:
     documents = predictor.prepare([e.text for e in examples])
+    summarized = [(d, e.summary) for d, e in zip(documents, examples, strict=True) if e.summary is not None]
+    selections = iter(
+        cached_oracle_selections(
+            [([d.sentence(i) for i in range(len(d.spans))], summary) for d, summary in summarized],
+            cache_dir,
+        )
+    )
     label_index = {label: i for i, label in enumerate(labels)}
     encoded = []
     for example, document in zip(examples, documents, strict=True):
         targets = None
         if example.summary is not None:
-            chosen = set(
-                oracle_selection([document.sentence(i) for i in range(len(document.spans))], example.summary)
-            )
+            chosen = set(next(selections))
             targets = tuple(1.0 if i in chosen else 0.0 for i in range(len(document.spans)))
         label = None if example.label is None else label_index[example.label]
         encoded.append(TrainingDocument(document, label, targets))

@@ -66,11 +66,8 @@ def test_trec_classification_only(tmp_path: Path, data_dir: Path) -> None:
         "32",
         "--num-filters",
         "32",
-        "--epochs",
-        "6",
-        "--min-freq",
-        "1",
-        "--quiet",
+        *("--epochs", "8", "--patience", "8", "--lr", "0.005", "--batch-size", "16"),
+        *("--min-freq", "1", "--seed", "5", "--quiet"),
     )
     assert trained.returncode == 0, trained.stderr
     predictor = Predictor.load(out)
@@ -82,7 +79,7 @@ def test_trec_classification_only(tmp_path: Path, data_dir: Path) -> None:
         run("training.evaluate", "--model", str(out), "--data", str(data_dir / "trec_train.jsonl")).stdout
     )
     assert set(metrics) == {"n_docs", "accuracy", "macro_f1"}
-    assert metrics["accuracy"] > 40  # well above the 27% majority class after a few epochs
+    assert metrics["accuracy"] > 50  # well above the 27% majority class after a few epochs
 
 
 def test_summary_only_data(tmp_path: Path, data_dir: Path) -> None:
