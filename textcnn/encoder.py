@@ -32,17 +32,34 @@ class KimEncoder(nn.Module):
 
     def forward(self, token_ids: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
         """token_ids: (n, time) long, padded with PAD_ID; lengths: (n,) long. Returns (n, output_dim)."""
+        pooled = [responses.amax(dim=2) for responses in self._responses(token_ids, lengths)]
+        return self._features(pooled, lengths)
+
+    def forward_with_positions(
+        self, token_ids: torch.Tensor, lengths: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """Like forward, plus where each feature came from, for explanations: (features, starts), both
+        (n, output_dim); starts[i, j] is the first token of the window that won feature j's max-pool
+        (its width is the filter width of j's block). The features equal forward's."""
+        best = [responses.max(dim=2) for responses in self._responses(token_ids, lengths)]
+        starts = torch.cat([b.indices for b in best], dim=1)  # (n, output_dim)
+        return self._features([b.values for b in best], lengths), starts
+
+    def _responses(self, token_ids: torch.Tensor, lengths: torch.Tensor) -> list[torch.Tensor]:
+        """Each filter width's responses, (n, num_filters, positions), -inf where a window may not start."""
         shortfall = max(self.filter_widths) - token_ids.shape[1]
         if shortfall > 0:
             token_ids = F.pad(token_ids, (0, shortfall), value=PAD_ID)
         x = self.embedding(token_ids).transpose(1, 2)  # (n, embedding_dim, time)
-        pooled = []
+        masked = []
         for width, conv in zip(self.filter_widths, self.convs, strict=True):
             responses = conv(x)  # (n, num_filters, time - width + 1)
             starts = torch.arange(responses.shape[2], device=responses.device)
             last_start = (lengths - width).clamp(min=0)  # (n,): windows may start up to here
             invalid = starts[None, :] > last_start[:, None]  # (n, positions)
-            responses = responses.masked_fill(invalid[:, None, :], float("-inf"))
-            pooled.append(responses.amax(dim=2))  # (n, num_filters)
+            masked.append(responses.masked_fill(invalid[:, None, :], float("-inf")))
+        return masked
+
+    def _features(self, pooled: list[torch.Tensor], lengths: torch.Tensor) -> torch.Tensor:
         features = torch.relu(torch.cat(pooled, dim=1))  # (n, output_dim)
         return features * (lengths > 0).unsqueeze(1).to(features.dtype)

@@ -1,0 +1,165 @@
+"""Explanations: computed by hand on a tiny network, exact on a trained one, spans that point at the
+right characters of real BBC articles, and n-grams whose removal lowers the class score."""
+
+import json
+import math
+from pathlib import Path
+
+import pytest
+import torch
+from hypothesis import given
+from hypothesis import strategies as st
+
+from textcnn import InputError, Predictor
+from textcnn.config import ModelConfig, ModelInfo
+from textcnn.explain import PARTS, explain_classification, explain_sentences
+from textcnn.model import TextCNN
+from textcnn.tokenize import tokenize, tokenize_with_offsets
+from textcnn.vocab import PAD, UNK, Vocabulary
+
+
+@pytest.fixture(scope="module")
+def predictor(bbc_model_dir: Path) -> Predictor:
+    return Predictor.load(bbc_model_dir)
+
+
+@pytest.fixture(scope="module")
+def articles(data_dir: Path) -> list[str]:
+    return [json.loads(line)["text"] for line in (data_dir / "bbc_dev.jsonl").read_text().splitlines()]
+
+
+def test_one_filter_network_by_hand() -> None:
+    # One embedding dimension, one unigram filter: the feature is relu(max over tokens of embedding),
+    # and only "goal" has a non-zero embedding, so it wins the feature and carries the whole logit.
+    vocab = Vocabulary([PAD, UNK, "late", "goal", "wins", "it", "."])
+    config = ModelConfig(
+        len(vocab), 2, True, embedding_dim=1, filter_widths=(1,), num_filters=1, context_dim=2
+    )
+    model = TextCNN(config)
+    with torch.no_grad():
+        model.encoder.embedding.weight.zero_()
+        model.encoder.embedding.weight[vocab.encode(["goal"])[0]] = 1.5
+        model.encoder.convs[0].weight.fill_(2.0)
+        model.encoder.convs[0].bias.zero_()
+        assert model.classifier is not None
+        model.classifier.weight.copy_(torch.tensor([[1.0], [-1.0]]))
+        model.classifier.bias.copy_(torch.tensor([0.25, 0.0]))
+    predictor = Predictor(model, vocab, ModelInfo("hand", ("sport", "other")))
+    text = "½ late GOAL wins it."  # NFKC makes "½" three characters: offsets must map back
+
+    [sport] = explain_classification(predictor, [text])
+    assert (sport.label, sport.bias, sport.logit) == ("sport", 0.25, pytest.approx(3.25))
+    [goal] = sport.ngrams
+    assert (goal.text, goal.start, goal.end, goal.tokens) == ("GOAL", 7, 11, ("goal",))
+    assert (goal.contribution, goal.features, goal.sentence) == (pytest.approx(3.0), 1, 0)
+    assert sport.probability == pytest.approx(1 / (1 + math.exp(-3.25 - 3.0)))  # softmax of 3.25, -3
+
+    [other] = explain_classification(predictor, [text], label="other")
+    assert other.logit == pytest.approx(-3.0)
+    assert other.ngrams == ()  # its only feature counts against "other": nothing positive to show
+
+
+def test_probabilities_and_scores_are_the_models(predictor: Predictor, articles: list[str]) -> None:
+    texts = [*articles[:6], "", "One line only"]
+    for explained, predicted in zip(
+        explain_classification(predictor, texts), predictor.classify(texts), strict=True
+    ):
+        assert explained.label == predicted.label
+        assert explained.probability == pytest.approx(predicted.confidence, abs=1e-6)
+    for sentences, summary in zip(
+        explain_sentences(predictor, texts), predictor.summarize(texts, max_sentences=3), strict=True
+    ):
+        for chosen in summary.sentences:
+            assert sentences[chosen.index].score == pytest.approx(chosen.score, abs=1e-6)
+
+
+def test_sentence_parts_add_up_to_the_logit(predictor: Predictor, articles: list[str]) -> None:
+    [sentences] = explain_sentences(predictor, [articles[0]])
+    assert [s.index for s in sentences] == list(range(len(sentences))) and len(sentences) > 5
+    for s in sentences:
+        assert list(s.parts) == list(PARTS)
+        assert s.bias + sum(s.parts.values()) == pytest.approx(s.logit, abs=1e-5)
+        assert s.score == pytest.approx(1 / (1 + math.exp(-s.logit)))
+
+
+def test_spans_point_at_the_ngrams(predictor: Predictor, articles: list[str]) -> None:
+    documents = predictor.prepare(articles)
+    explained = explain_classification(predictor, articles, top_n=10)
+    for article, document, explanation in zip(articles, documents, explained, strict=True):
+        assert len(explanation.ngrams) == 10
+        contributions = [n.contribution for n in explanation.ngrams]
+        assert contributions == sorted(contributions, reverse=True) and contributions[-1] > 0
+        for ngram in explanation.ngrams:
+            assert article[ngram.start : ngram.end] == ngram.text
+            assert tokenize(ngram.text) == list(ngram.tokens)
+            assert 1 <= len(ngram.tokens) <= max(predictor.model.config.filter_widths)
+            sentence = document.spans[ngram.sentence]
+            assert sentence.start <= ngram.start < ngram.end <= sentence.end
+    for article, document, sentences in zip(
+        articles, documents, explain_sentences(predictor, articles), strict=True
+    ):
+        for s in sentences:
+            span = document.spans[s.index]
+            for ngram in s.ngrams:
+                assert ngram.sentence == s.index and ngram.contribution > 0
+                assert article[ngram.start : ngram.end] == ngram.text
+                assert span.start <= ngram.start < ngram.end <= span.end
+
+
+def test_removing_the_top_ngram_lowers_the_class_score(predictor: Predictor, articles: list[str]) -> None:
+    for article in articles:
+        [before] = explain_classification(predictor, [article], top_n=1)
+        top = before.ngrams[0]
+        [after] = explain_classification(
+            predictor, [article[: top.start] + article[top.end :]], label=before.label
+        )
+        assert after.logit < before.logit, (top.text, before.label)
+
+
+def test_a_requested_label_is_explained(predictor: Predictor, articles: list[str]) -> None:
+    explained = explain_classification(predictor, articles[:4], label="sport", top_n=3)
+    assert [e.label for e in explained] == ["sport"] * 4
+    for article, e in zip(articles[:4], explained, strict=True):
+        cut = article[: e.ngrams[0].start] + article[e.ngrams[0].end :]
+        assert explain_classification(predictor, [cut], label="sport")[0].logit < e.logit
+
+
+@pytest.mark.parametrize("text", ["", "   ", "one", "🙂 東京 مرحبا"])
+def test_edge_texts(predictor: Predictor, text: str) -> None:
+    [explained] = explain_classification(predictor, [text])
+    assert all(text[n.start : n.end] == n.text for n in explained.ngrams)
+    if not text.strip():
+        assert explained.ngrams == () and explained.logit == pytest.approx(explained.bias)
+        assert explain_sentences(predictor, [text]) == [()]
+
+
+def test_bad_arguments(predictor: Predictor) -> None:
+    with pytest.raises(InputError, match="unknown label 'weather'"):
+        explain_classification(predictor, ["text"], label="weather")
+    with pytest.raises(InputError, match="top_n"):
+        explain_classification(predictor, ["text"], top_n=0)
+    with pytest.raises(InputError, match="top_n"):
+        explain_sentences(predictor, ["text"], top_n=0)
+
+
+@pytest.mark.parametrize(
+    ("text", "spans"),
+    [
+        ("Ｔｏｋｙｏ ﬁnance", ["Ｔｏｋｙｏ", "ﬁnance"]),
+        ("½ cafe\u0301!", ["½", "½", "½", "cafe\u0301", "!"]),
+        ("ΟΔΟΣ \u1100\u1161\u11a8", ["ΟΔΟΣ", "\u1100\u1161\u11a8"]),
+        ("Shares fell 5% (£600m).", ["Shares", "fell", "5", "%", "(", "£", "600m", ")", "."]),
+    ],
+)
+def test_token_offsets_survive_normalization(text: str, spans: list[str]) -> None:
+    tokens = tokenize_with_offsets(text)
+    assert [t.text for t in tokens] == tokenize(text)
+    assert [text[t.start : t.end] for t in tokens] == spans
+
+
+@given(st.text(max_size=60))
+def test_token_offsets_match_tokenize(text: str) -> None:
+    tokens = tokenize_with_offsets(text)
+    assert [t.text for t in tokens] == tokenize(text)
+    assert all(0 <= t.start < t.end <= len(text) for t in tokens)
+    assert [t.start for t in tokens] == sorted(t.start for t in tokens)

@@ -1,0 +1,255 @@
+"""Exact explanations of the model's answers, read off one forward pass: which n-grams made a class
+likely, and what made a sentence a summary sentence.
+
+Both heads sit on max-pooled features, so every feature has exactly one origin. A document feature is
+the largest response of one filter to one window of one sentence; the classifier is linear over the
+document vector, so a class's logit is its bias plus, for every feature j, weight[class, j] * feature_j,
+and each term belongs to the n-gram that won feature j. An n-gram's contribution is the sum of the
+terms it won. Nothing is sampled or approximated: the contributions and the bias add up to the logit.
+
+The sentence scorer's MLP is piecewise linear (Linear -> ReLU -> Linear). At a given input the ReLUs
+that are on fix a linear map, so the logit splits exactly into one term per input column plus a bias
+term: its content (the sentence's own vector), its context (the convolutions over its neighbours),
+the document vector, and its position (position embedding and relative position). The content
+columns are the sentence's own pooled features, so they split further into the sentence's n-grams.
+These are the contributions within the current linear region, the exact form of gradient x input
+for this network; switching a part off would also switch ReLUs and is a different question.
+"""
+
+import copy
+from collections import defaultdict
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+
+import torch
+from torch import nn
+
+from textcnn.errors import InputError, UnsupportedTaskError
+from textcnn.features import Document, collate
+from textcnn.model import SentenceScorer
+from textcnn.predict import Predictor
+from textcnn.tokenize import Token, tokenize_with_offsets
+
+# The scorer's MLP input blocks in the order SentenceScorer.forward concatenates them.
+PARTS = ("content", "context", "document", "position")
+
+
+@dataclass(frozen=True)
+class NGram:
+    """Consecutive tokens of one sentence that won at least one max-pooled feature."""
+
+    text: str  # the submitted text between start and end
+    start: int  # character offsets into the submitted text
+    end: int
+    sentence: int  # index of its sentence in the document
+    tokens: tuple[str, ...]  # as the model saw them (normalized)
+    contribution: float  # its share of the logit being explained
+    features: int  # how many filters' maxima it won
+
+
+@dataclass(frozen=True)
+class ClassExplanation:
+    """Why a document got a class's logit: bias + the contributions of all n-grams = logit."""
+
+    label: str
+    probability: float
+    logit: float
+    bias: float
+    ngrams: tuple[NGram, ...]  # the largest positive contributions, highest first
+
+
+@dataclass(frozen=True)
+class SentenceExplanation:
+    """Why a sentence got its summary score: bias + the parts' contributions = logit."""
+
+    index: int  # position among the document's sentences
+    score: float  # sigmoid(logit), the probability that the sentence belongs in the summary
+    logit: float
+    bias: float  # the MLP's biases through its active units
+    parts: dict[str, float]  # content, context, document, position -> contribution to the logit
+    ngrams: tuple[NGram, ...]  # the sentence's n-grams behind its content part, highest first
+
+
+@dataclass(frozen=True)
+class _Pass:
+    """One forward pass through the encoder that also keeps where each feature came from."""
+
+    documents: list[Document]
+    sentences: torch.Tensor  # (docs, max_sents, dim), zero where masked
+    starts: torch.Tensor  # (docs, max_sents, dim) long: start token of each feature's winning window
+    document: torch.Tensor  # (docs, dim): max over sentences, as in TextCNN.forward
+    winner: torch.Tensor  # (docs, dim) long: the sentence each document feature came from
+    mask: torch.Tensor  # (docs, max_sents) bool
+
+
+@torch.inference_mode()
+def explain_classification(
+    predictor: Predictor, texts: Sequence[str], *, label: str | None = None, top_n: int = 5
+) -> list[ClassExplanation]:
+    """One ClassExplanation per text, for `label` or else each text's most probable class, keeping the
+    `top_n` n-grams with the largest positive contributions. Raises InputError for an unknown label
+    or top_n < 1, UnsupportedTaskError for a model without a classifier."""
+    classifier = predictor.model.classifier
+    if classifier is None:
+        raise UnsupportedTaskError("this model was trained without labels and cannot classify")
+    labels = predictor.info.labels
+    if label is not None and label not in labels:
+        raise InputError(f"unknown label {label!r}; this model's labels are {list(labels)}")
+    _check_top_n(top_n)
+    results = []
+    for run in _passes(predictor, texts):
+        logits = classifier(run.document)  # (docs, classes)
+        probabilities = torch.softmax(logits, dim=1)
+        for d, document in enumerate(run.documents):
+            c = labels.index(label) if label is not None else int(logits[d].argmax())
+            contributions = classifier.weight[c] * run.document[d]  # (dim,)
+            features = torch.arange(contributions.shape[0])
+            ngrams = _top_ngrams(predictor, run, d, run.winner[d], features, contributions, document, top_n)
+            results.append(
+                ClassExplanation(
+                    labels[c],
+                    float(probabilities[d, c]),
+                    float(logits[d, c]),
+                    float(classifier.bias[c]),
+                    ngrams,
+                )
+            )
+    return results
+
+
+@torch.inference_mode()
+def explain_sentences(
+    predictor: Predictor, texts: Sequence[str], *, top_n: int = 5
+) -> list[tuple[SentenceExplanation, ...]]:
+    """For every text, one SentenceExplanation per sentence in document order, keeping the `top_n`
+    n-grams behind each sentence's content part. Raises InputError for top_n < 1,
+    UnsupportedTaskError for a model without a sentence scorer."""
+    scorer = predictor.model.scorer
+    if scorer is None:
+        raise UnsupportedTaskError("this model was trained without summaries and cannot summarize")
+    _check_top_n(top_n)
+    first, *_, last = (m for m in scorer.mlp if isinstance(m, nn.Linear))
+    dim = predictor.model.output_dim
+    config = predictor.model.config
+    widths = [dim, config.context_dim, dim, config.position_dim + 1]  # relative position joins position
+    results: list[tuple[SentenceExplanation, ...]] = []
+    for run in _passes(predictor, texts):
+        inputs = _mlp_inputs(scorer, run)  # (docs, max_sents, in_dim)
+        active = (first(inputs) > 0).to(inputs.dtype)  # (docs, max_sents, hidden)
+        gate = active * last.weight[0]  # (docs, max_sents, hidden): output weight of each active unit
+        slopes = gate @ first.weight  # (docs, max_sents, in_dim): the logit's linear map at this input
+        terms = slopes * inputs  # (docs, max_sents, in_dim)
+        biases = gate @ first.bias + last.bias[0]  # (docs, max_sents)
+        part_sums = torch.stack([t.sum(dim=2) for t in terms.split(widths, dim=2)], dim=2)  # (d, s, 4)
+        logits = part_sums.sum(dim=2) + biases  # (docs, max_sents)
+        for d, document in enumerate(run.documents):
+            explained = []
+            for s in range(len(document.spans)):
+                content = terms[d, s, :dim]  # (dim,): the sentence's own features
+                origin = torch.full((dim,), s, dtype=torch.long)
+                explained.append(
+                    SentenceExplanation(
+                        s,
+                        float(torch.sigmoid(logits[d, s])),
+                        float(logits[d, s]),
+                        float(biases[d, s]),
+                        dict(zip(PARTS, part_sums[d, s].tolist(), strict=True)),
+                        _top_ngrams(predictor, run, d, origin, torch.arange(dim), content, document, top_n),
+                    )
+                )
+            results.append(tuple(explained))
+    return results
+
+
+def _check_top_n(top_n: int) -> None:
+    if top_n < 1:
+        raise InputError(f"top_n must be at least 1, got {top_n}")
+
+
+def _passes(predictor: Predictor, texts: Sequence[str]) -> Iterator[_Pass]:
+    """Run the encoder over `texts` in the predictor's batch size, keeping each feature's origin."""
+    documents = predictor.prepare(texts)
+    encoder = predictor.model.encoder
+    for begin in range(0, len(documents), predictor.batch_size):
+        chunk = documents[begin : begin + predictor.batch_size]
+        batch = collate(chunk)
+        grid = encoder.embedding.weight.new_zeros(batch.num_docs * batch.max_sentences, encoder.output_dim)
+        starts = torch.zeros(grid.shape, dtype=torch.long)
+        for bucket in batch.buckets:
+            grid[bucket.grid_index], starts[bucket.grid_index] = encoder.forward_with_positions(
+                bucket.token_ids, bucket.lengths
+            )
+        shape = (batch.num_docs, batch.max_sentences, encoder.output_dim)
+        sentences = grid.view(shape)
+        document, winner = sentences.max(dim=1)  # (docs, dim) each
+        yield _Pass(chunk, sentences, starts.view(shape), document, winner, batch.sentence_mask)
+
+
+def _mlp_inputs(scorer: SentenceScorer, run: _Pass) -> torch.Tensor:
+    """The scorer's MLP input, (docs, max_sents, in_dim), blocks in PARTS order.
+
+    SentenceScorer.forward assembles it inline; running the scorer on a shallow copy whose MLP is the
+    identity returns it from that very code, without touching the shared (thread-safe) module.
+    """
+    probe = copy.copy(scorer)
+    probe._modules = {**scorer._modules, "mlp": nn.Identity()}
+    inputs: torch.Tensor = probe(run.sentences, run.document, run.mask)
+    return inputs
+
+
+def _top_ngrams(
+    predictor: Predictor,
+    run: _Pass,
+    d: int,
+    sentence_of: torch.Tensor,  # (k,) long: the sentence each feature came from
+    features: torch.Tensor,  # (k,) long: feature indices
+    contributions: torch.Tensor,  # (k,): each feature's term in the logit
+    document: Document,
+    top_n: int,
+) -> tuple[NGram, ...]:
+    """Sum the features' contributions per winning n-gram and keep the top_n positive sums."""
+    num_filters = predictor.model.config.num_filters
+    widths = predictor.model.config.filter_widths
+    totals: dict[tuple[int, int, int], float] = defaultdict(float)
+    counts: dict[tuple[int, int, int], int] = defaultdict(int)
+    for s, j, value in zip(sentence_of.tolist(), features.tolist(), contributions.tolist(), strict=True):
+        if value == 0:  # a feature that is zero (its ReLU is off) has no n-gram behind it
+            continue
+        start = int(run.starts[d, s, j])
+        length = len(document.token_ids[s])
+        # A sentence shorter than the filter is padded; the window covers the tokens there are.
+        key = (s, start, min(start + widths[j // num_filters], length))
+        totals[key] += value
+        counts[key] += 1
+    ranked = sorted((k for k in totals if totals[k] > 0), key=lambda k: -totals[k])[:top_n]
+    tokens: dict[int, list[Token]] = {}
+    ngrams = []
+    for s, first, end in ranked:
+        if s not in tokens:
+            tokens[s] = _sentence_tokens(predictor, document, s)
+        window = tokens[s][first:end]
+        begin, finish = window[0].start, window[-1].end
+        ngrams.append(
+            NGram(
+                document.text[begin:finish],
+                begin,
+                finish,
+                s,
+                tuple(t.text for t in window),
+                totals[(s, first, end)],
+                counts[(s, first, end)],
+            )
+        )
+    return tuple(ngrams)
+
+
+def _sentence_tokens(predictor: Predictor, document: Document, s: int) -> list[Token]:
+    """Sentence s's tokens as the model saw them (truncated), with offsets into the whole text."""
+    span = document.spans[s]
+    config = predictor.model.config
+    tokens = tokenize_with_offsets(document.text[span.start : span.end], lowercase=config.lowercase)
+    kept = [
+        Token(t.text, span.start + t.start, span.start + t.end) for t in tokens[: config.max_sentence_tokens]
+    ]
+    assert predictor.vocab.encode(t.text for t in kept) == list(document.token_ids[s])
+    return kept
