@@ -43,7 +43,9 @@ COPY README.md ./
 COPY textcnn ./textcnn
 COPY service ./service
 COPY training ./training
+# a+rX: the server runs as another user, and a model file may have been written owner-only.
 RUN /opt/venv/bin/pip install --no-deps . \
+    && chmod -R a+rX /opt/venv \
     && /opt/venv/bin/python -I -c 'from textcnn.predict import Predictor; Predictor.load()'
 
 # ---- runtime: the environment only, as an unprivileged user ----

@@ -152,8 +152,10 @@ trap 'exit 130' INT TERM
 start() {
     local name=$1-$$
     shift
+    # stderr aside: without systemd podman cannot schedule the HEALTHCHECK and says so (it is run below).
     CID=$("$ENGINE" run -d --name "$name" -p 127.0.0.1::8000 \
-        -e TEXTCNN_WORKERS=1 -e TEXTCNN_TORCH_THREADS=1 "$@" "$IMAGE")
+        -e TEXTCNN_WORKERS=1 -e TEXTCNN_TORCH_THREADS=1 "$@" "$IMAGE" 2>"$WORK/run.err") \
+        || { cat "$WORK/run.err" >&2; die "$ENGINE run failed"; }
     CONTAINERS+=("$CID")
     local port
     port=$("$ENGINE" port "$CID" 8000/tcp | head -n 1)
