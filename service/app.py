@@ -1,23 +1,40 @@
-"""The FastAPI application: routes turn requests into plain values for the Predictor and back."""
+"""The FastAPI application: routes turn requests into plain values for the Predictor and back.
+
+It also serves the demo page at `/` and the API docs at `/docs` from local files only (fastapi-offline
+ships the Swagger UI and ReDoc assets), so both work without internet.
+"""
 
 import logging
 import os
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Annotated
 
 import torch
-from fastapi import FastAPI, Request
+from fastapi import Body, FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
+from fastapi.responses import FileResponse, JSONResponse
+from fastapi.staticfiles import StaticFiles
+from fastapi_offline import FastAPIOffline
 
 from service import schemas
 from service.limits import BodySizeLimit
 from service.settings import Settings
 from textcnn import __version__, artifact
 from textcnn.errors import InputError, TextCNNError, UnsupportedTaskError
+from textcnn.explain import (
+    ClassExplanation,
+    NGram,
+    SentenceExplanation,
+    explain_classification,
+    explain_sentences,
+)
 from textcnn.predict import Classification, Predictor, Summary
 
 logger = logging.getLogger("service")
+
+STATIC = Path(__file__).parent / "static"
 
 
 class TooLarge(TextCNNError):
@@ -53,13 +70,14 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         logger.info("serving %s from %s", app.state.predictor.info.name, settings.model_dir)
         yield
 
-    app = FastAPI(
+    app = FastAPIOffline(
         title="textcnn",
         version=__version__,
         lifespan=lifespan,
         description="Document classification and extractive summarization with a multi-task Kim CNN.",
     )
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
+    app.mount("/static", StaticFiles(directory=STATIC), name="static")
 
     @app.exception_handler(TextCNNError)
     async def library_error(request: Request, error: TextCNNError) -> JSONResponse:
@@ -88,6 +106,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                     f"document {i} has {len(text)} characters, over the limit of {settings.max_characters}"
                 )
         return texts
+
+    @app.get("/", include_in_schema=False)
+    def demo() -> FileResponse:
+        """The demo page: classify and summarize a pasted article, with explanations highlighted."""
+        return FileResponse(STATIC / "index.html")
 
     @app.get("/health", response_model=schemas.Status, tags=["operations"])
     def health() -> schemas.Status:
@@ -121,39 +144,129 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             metrics=artifact.read_extra(settings.model_dir, "metrics.json"),
         )
 
-    @app.post("/classify", response_model=schemas.ClassifyResponse, responses=ERRORS, tags=["predict"])
-    def classify(body: schemas.ClassifyRequest, request: Request) -> schemas.ClassifyResponse:
-        """Label each document with its most probable class and the class probabilities."""
-        served = predictor(request)
-        results = served.classify(checked(body), top_k=body.top_k)
-        return schemas.ClassifyResponse(model=served.info.name, results=[_classification(r) for r in results])
+    # Without explain, answers carry no explanation keys at all (exclude_none), exactly as before.
+    @app.post(
+        "/classify",
+        response_model=schemas.ClassifyResponse,
+        response_model_exclude_none=True,
+        responses=ERRORS,
+        tags=["predict"],
+    )
+    def classify(
+        body: Annotated[schemas.ClassifyRequest, Body(openapi_examples=schemas.CLASSIFY_EXAMPLES)],
+        request: Request,
+    ) -> schemas.ClassifyResponse:
+        """Label each document with its most probable class and the class probabilities.
 
-    @app.post("/summarize", response_model=schemas.SummarizeResponse, responses=ERRORS, tags=["predict"])
-    def summarize(body: schemas.SummarizeRequest, request: Request) -> schemas.SummarizeResponse:
-        """Pick each document's summary sentences, returned in document order with offsets."""
+        With `explain`, each result also says why: the n-grams that add most to the logit of the
+        predicted class (or of `explain_label`), with their character offsets. It is exact, from one
+        more forward pass: each of the CNN's max-pooled features comes from one n-gram, and the class
+        logit is the bias plus weight x feature summed over the features.
+        """
         served = predictor(request)
+        texts = checked(body)
+        results = served.classify(texts, top_k=body.top_k)
+        explanations: Sequence[ClassExplanation | None] = [None] * len(texts)
+        if body.explain:
+            explanations = explain_classification(
+                served, texts, label=body.explain_label, top_n=body.top_ngrams
+            )
+        return schemas.ClassifyResponse(
+            model=served.info.name,
+            results=[_classification(r, e) for r, e in zip(results, explanations, strict=True)],
+        )
+
+    @app.post(
+        "/summarize",
+        response_model=schemas.SummarizeResponse,
+        response_model_exclude_none=True,
+        responses=ERRORS,
+        tags=["predict"],
+    )
+    def summarize(
+        body: Annotated[schemas.SummarizeRequest, Body(openapi_examples=schemas.SUMMARIZE_EXAMPLES)],
+        request: Request,
+    ) -> schemas.SummarizeResponse:
+        """Pick each document's summary sentences, returned in document order with offsets.
+
+        With `explain`, each sentence also says why it scored as it did: its logit split exactly into
+        its content, context, document and position parts (the scorer is linear once its active
+        units are fixed), and the sentence's own n-grams behind the content part.
+        """
+        served = predictor(request)
+        texts = checked(body)
         results = served.summarize(
-            checked(body),
+            texts,
             max_sentences=body.max_sentences,
             ratio=body.ratio,
             max_words=body.max_words,
         )
-        return schemas.SummarizeResponse(model=served.info.name, results=[_summary(r) for r in results])
+        explanations: Sequence[Sequence[SentenceExplanation] | None] = [None] * len(texts)
+        if body.explain:
+            explanations = explain_sentences(served, texts, top_n=body.top_ngrams)
+        return schemas.SummarizeResponse(
+            model=served.info.name,
+            results=[_summary(r, e) for r, e in zip(results, explanations, strict=True)],
+        )
 
     return app
 
 
-def _classification(result: Classification) -> schemas.ClassificationResult:
+def _classification(
+    result: Classification, explanation: ClassExplanation | None
+) -> schemas.ClassificationResult:
     return schemas.ClassificationResult(
-        label=result.label, confidence=result.confidence, scores=result.scores
+        label=result.label,
+        confidence=result.confidence,
+        scores=result.scores,
+        explanation=None
+        if explanation is None
+        else schemas.ClassExplanation(
+            label=explanation.label,
+            probability=explanation.probability,
+            logit=explanation.logit,
+            bias=explanation.bias,
+            ngrams=_ngrams(explanation.ngrams),
+        ),
     )
 
 
-def _summary(result: Summary) -> schemas.SummaryResult:
+def _summary(result: Summary, explanations: Sequence[SentenceExplanation] | None) -> schemas.SummaryResult:
     return schemas.SummaryResult(
         summary=result.text,
         sentences=[
-            schemas.SentenceResult(index=s.index, text=s.text, score=s.score, start=s.start, end=s.end)
+            schemas.SentenceResult(
+                index=s.index,
+                text=s.text,
+                score=s.score,
+                start=s.start,
+                end=s.end,
+                explanation=None if explanations is None else _sentence_explanation(explanations[s.index]),
+            )
             for s in result.sentences
         ],
     )
+
+
+def _sentence_explanation(explanation: SentenceExplanation) -> schemas.SentenceExplanation:
+    return schemas.SentenceExplanation(
+        logit=explanation.logit,
+        bias=explanation.bias,
+        parts=explanation.parts,
+        ngrams=_ngrams(explanation.ngrams),
+    )
+
+
+def _ngrams(ngrams: Sequence[NGram]) -> list[schemas.NGramResult]:
+    return [
+        schemas.NGramResult(
+            text=n.text,
+            start=n.start,
+            end=n.end,
+            sentence=n.sentence,
+            tokens=list(n.tokens),
+            contribution=n.contribution,
+            features=n.features,
+        )
+        for n in ngrams
+    ]

@@ -43,11 +43,28 @@ class Documents(BaseModel):
         return [self.text] if self.text is not None else list(self.texts or [])
 
 
-class ClassifyRequest(Documents):
+class ExplainOptions(BaseModel):
+    """Whether to explain each answer, and with how many n-grams."""
+
+    explain: bool = Field(False, description="also return why: the n-grams and parts behind each answer")
+    top_ngrams: int = Field(5, ge=1, le=50, description="n-grams per explanation (needs explain)")
+
+    @model_validator(mode="after")
+    def _needs_explain(self) -> Self:
+        given = sorted(self.model_fields_set & {"explain_label", "top_ngrams"})
+        if given and not self.explain:
+            raise ValueError(f'{given} only apply with "explain": true')
+        return self
+
+
+class ClassifyRequest(Documents, ExplainOptions):
     top_k: int | None = Field(None, ge=1, description="labels to return in scores; default all")
+    explain_label: str | None = Field(
+        None, description="explain this class instead of the predicted one (needs explain)", examples=["tech"]
+    )
 
 
-class SummarizeRequest(Documents):
+class SummarizeRequest(Documents, ExplainOptions):
     max_sentences: int | None = Field(None, ge=1, description="at most this many sentences")
     ratio: float | None = Field(
         None,
@@ -66,15 +83,97 @@ class SummarizeRequest(Documents):
         return self
 
 
+class NGramResult(BaseModel):
+    text: str = Field(description="the n-gram as it stands in the submitted text: text[start:end]")
+    start: int = Field(description="character offset of the n-gram in the submitted text")
+    end: int
+    sentence: int = Field(description="index of the sentence it is in, from 0")
+    tokens: list[str] = Field(description="the tokens the model read (normalized, lower-cased)")
+    contribution: float = Field(description="what it adds to the explained logit")
+    features: int = Field(description="how many of the CNN's max-pooled features it won")
+
+
+class ClassExplanation(BaseModel):
+    """bias + the contributions of every n-gram = logit; the largest positive contributions are listed."""
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "label": "business",
+                    "probability": 0.97,
+                    "logit": 4.1,
+                    "bias": -0.2,
+                    "ngrams": [
+                        {
+                            "text": "profits at US media giant",
+                            "start": 45,
+                            "end": 70,
+                            "sentence": 1,
+                            "tokens": ["profits", "at", "us", "media", "giant"],
+                            "contribution": 0.83,
+                            "features": 3,
+                        }
+                    ],
+                }
+            ]
+        }
+    )
+
+    label: str = Field(
+        description="the explained class: the predicted one unless explain_label names another"
+    )
+    probability: float
+    logit: float
+    bias: float = Field(description="the classifier's bias for the class")
+    ngrams: list[NGramResult] = Field(description="highest contribution first; only positive contributions")
+
+
 class ClassificationResult(BaseModel):
     label: str
     confidence: float
     scores: dict[str, float]
+    explanation: ClassExplanation | None = Field(None, description="with explain: true")
 
 
 class ClassifyResponse(BaseModel):
     model: str
     results: list[ClassificationResult]
+
+
+class SentenceExplanation(BaseModel):
+    """bias + the parts' contributions = logit, and score = sigmoid(logit)."""
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "logit": 1.9,
+                    "bias": -0.4,
+                    "parts": {"content": 0.7, "context": 0.2, "document": -0.1, "position": 1.5},
+                    "ngrams": [
+                        {
+                            "text": "jumped 76% to",
+                            "start": 86,
+                            "end": 99,
+                            "sentence": 1,
+                            "tokens": ["jumped", "76", "%", "to"],
+                            "contribution": 0.21,
+                            "features": 2,
+                        }
+                    ],
+                }
+            ]
+        }
+    )
+
+    logit: float
+    bias: float = Field(description="the scorer's biases through its active units")
+    parts: dict[str, float] = Field(
+        description="contribution to the logit of the sentence's content (its own n-grams), context (its "
+        "neighbours), the document vector and its position"
+    )
+    ngrams: list[NGramResult] = Field(description="the sentence's n-grams behind its content part")
 
 
 class SentenceResult(BaseModel):
@@ -83,6 +182,7 @@ class SentenceResult(BaseModel):
     score: float = Field(description="probability that the sentence belongs in the summary")
     start: int = Field(description="character offset of the sentence in the submitted text")
     end: int
+    explanation: SentenceExplanation | None = Field(None, description="with explain: true")
 
 
 class SummaryResult(BaseModel):
@@ -93,6 +193,26 @@ class SummaryResult(BaseModel):
 class SummarizeResponse(BaseModel):
     model: str
     results: list[SummaryResult]
+
+
+def _examples(**extra: object) -> dict[str, dict[str, object]]:
+    return {
+        "plain": {"summary": "one document", "value": {"text": ARTICLE}},
+        "explained": {
+            "summary": "one document, explained",
+            "value": {"text": ARTICLE, "explain": True, **extra},
+        },
+    }
+
+
+CLASSIFY_EXAMPLES = {
+    **_examples(),
+    "label": {
+        "summary": "why not another class",
+        "value": {"text": ARTICLE, "explain": True, "explain_label": "tech", "top_ngrams": 3},
+    },
+}
+SUMMARIZE_EXAMPLES = _examples(max_sentences=2)
 
 
 class ModelResponse(BaseModel):
