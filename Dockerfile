@@ -9,8 +9,8 @@
 
 ARG BASE_IMAGE=python:3.11-slim
 
-# ---- build: a virtual environment with the dependencies, then the package ----
-FROM ${BASE_IMAGE} AS build
+# ---- deps: a virtual environment with the dependencies alone (the big layer; rebuilt when they change) ----
+FROM ${BASE_IMAGE} AS deps
 
 # A folder of wheels in the build context, searched before the index; the default one is empty.
 ARG WHEELS=deploy/wheels
@@ -29,7 +29,7 @@ ENV PIP_NO_INDEX=${PIP_OFFLINE} \
 
 WORKDIR /src
 
-# Dependencies first, read from pyproject.toml alone, so a change to the source reuses this layer.
+# Read from pyproject.toml alone, so a change to the source reuses this layer.
 COPY ${WHEELS}/ /wheels/
 COPY pyproject.toml ./
 RUN python3 -m venv /opt/venv \
@@ -37,18 +37,19 @@ RUN python3 -m venv /opt/venv \
         > /tmp/requirements.txt \
     && /opt/venv/bin/pip install "torch==${TORCH_VERSION}" -r /tmp/requirements.txt
 
-# The source, with the embedded default model in textcnn/default_model/; the build fails unless the
-# installed package (-I: not the source in /src) loads it.
+# ---- build: the package wheel, with the embedded default model in textcnn/default_model/ ----
+FROM deps AS build
+
 COPY README.md ./
 COPY textcnn ./textcnn
 COPY service ./service
 COPY training ./training
-# a+rX: the server runs as another user, and a model file may have been written owner-only.
-RUN /opt/venv/bin/pip install --no-deps . \
-    && chmod -R a+rX /opt/venv \
+# The build fails unless the installed package (-I: not the source in /src) loads its model.
+RUN /opt/venv/bin/pip wheel --no-deps --wheel-dir /dist . \
+    && /opt/venv/bin/pip install --no-deps --no-index /dist/*.whl \
     && /opt/venv/bin/python -I -c 'from textcnn.predict import Predictor; Predictor.load()'
 
-# ---- runtime: the environment only, as an unprivileged user ----
+# ---- runtime: the environment and the package, run by an unprivileged user ----
 FROM ${BASE_IMAGE} AS runtime
 
 LABEL org.opencontainers.image.title="textcnn" \
@@ -60,7 +61,10 @@ RUN groupadd --system --gid 10001 textcnn \
     && useradd --system --uid 10001 --gid textcnn --no-create-home --home-dir /nonexistent \
        --shell /usr/sbin/nologin textcnn
 
-COPY --from=build /opt/venv /opt/venv
+COPY --from=deps /opt/venv /opt/venv
+# A small layer of its own, so a change to the source or the model does not copy torch again.
+RUN --mount=type=bind,from=build,source=/dist,target=/dist \
+    /opt/venv/bin/pip install --no-deps --no-index --no-cache-dir /dist/*.whl
 
 # All configuration is TEXTCNN_* environment (service/settings.py). TEXTCNN_TORCH_THREADS defaults to
 # cores / workers, and the cores a container sees are the host's: set it to match a CPU limit.

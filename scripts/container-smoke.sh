@@ -215,7 +215,7 @@ print(f"classify: {article_id} -> {result['label']} ({result['confidence']:.2f})
       f"summarize: {len(sentences)} sentences, all in the article")
 EOF
 
-uid=$("$ENGINE" exec "$CID" awk '/^Uid:/ {print $2}' /proc/1/status)
+uid=$("$ENGINE" exec "$CID" cat /proc/1/status | awk '/^Uid:/ {print $2}')
 [[ -n $uid && $uid != 0 ]] || die "the server runs as uid '$uid'"
 log "the server (pid 1) runs as uid $uid"
 
