@@ -6,6 +6,8 @@ Loading a model directory rebuilds exactly this network; serving settings can ne
 from dataclasses import asdict, dataclass, field, fields
 from typing import Any
 
+EMBEDDING_MODES = ("rand", "static", "non-static", "multichannel")
+
 
 @dataclass(frozen=True)
 class ModelConfig:
@@ -23,6 +25,10 @@ class ModelConfig:
     position_dim: int = 16
     lowercase: bool = True
     max_sentence_tokens: int = 100  # longer sentences are truncated before encoding
+    # Kim (2014): rand | static | non-static | multichannel. rand and non-static build the same
+    # network (one tuned table; they differ only in its initial values); static freezes the table;
+    # multichannel adds a frozen copy. The default is what model directories without the key hold.
+    embedding_mode: str = "non-static"
 
     def __post_init__(self) -> None:
         if self.num_classes == 1 or self.num_classes < 0:
@@ -31,6 +37,8 @@ class ModelConfig:
             raise ValueError("a model needs at least one task: classification or summarization")
         if not self.filter_widths or min(self.filter_widths) < 1:
             raise ValueError("filter_widths must be positive")
+        if self.embedding_mode not in EMBEDDING_MODES:
+            raise ValueError(f"embedding_mode must be one of {EMBEDDING_MODES}, got {self.embedding_mode!r}")
         if self.max_sentence_tokens < max(self.filter_widths):
             raise ValueError("max_sentence_tokens must cover the widest filter")
 

@@ -22,13 +22,36 @@ class KimEncoder(nn.Module):
     """
 
     def __init__(
-        self, vocab_size: int, embedding_dim: int, filter_widths: Sequence[int], num_filters: int
+        self,
+        vocab_size: int,
+        embedding_dim: int,
+        filter_widths: Sequence[int],
+        num_filters: int,
+        embedding_mode: str = "non-static",
     ) -> None:
         super().__init__()
         self.embedding = nn.Embedding(vocab_size, embedding_dim, padding_idx=PAD_ID)
+        # Kim's embedding modes. static: the (pretrained) table is frozen. multichannel: a frozen
+        # and a tuned copy are two input channels; each filter is applied to both and the results
+        # added, and since convolution is linear, conv(x1) + conv(x2) = conv(x1 + x2) up to the bias
+        # (added once either way), so summing the two tables' vectors before one convolution is an
+        # exact and cheaper implementation. rand and non-static: one tuned table.
+        self.static_embedding: nn.Embedding | None = None
+        if embedding_mode == "static":
+            self.embedding.weight.requires_grad_(False)
+        elif embedding_mode == "multichannel":
+            self.static_embedding = nn.Embedding(vocab_size, embedding_dim, padding_idx=PAD_ID)
+            self.static_embedding.weight.requires_grad_(False)
         self.filter_widths = tuple(filter_widths)
         self.convs = nn.ModuleList(nn.Conv1d(embedding_dim, num_filters, w) for w in self.filter_widths)
         self.output_dim = num_filters * len(self.filter_widths)
+
+    def embed(self, token_ids: torch.Tensor) -> torch.Tensor:
+        """token_ids: (n, time) long. Returns (n, time, embedding_dim): the sum of the channels."""
+        x = self.embedding(token_ids)
+        if self.static_embedding is not None:
+            x = x + self.static_embedding(token_ids)
+        return x
 
     def forward(self, token_ids: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
         """token_ids: (n, time) long, padded with PAD_ID; lengths: (n,) long. Returns (n, output_dim)."""
@@ -50,7 +73,7 @@ class KimEncoder(nn.Module):
         shortfall = max(self.filter_widths) - token_ids.shape[1]
         if shortfall > 0:
             token_ids = F.pad(token_ids, (0, shortfall), value=PAD_ID)
-        x = self.embedding(token_ids).transpose(1, 2)  # (n, embedding_dim, time)
+        x = self.embed(token_ids).transpose(1, 2)  # (n, embedding_dim, time)
         masked = []
         for width, conv in zip(self.filter_widths, self.convs, strict=True):
             responses = conv(x)  # (n, num_filters, time - width + 1)

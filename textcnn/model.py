@@ -9,6 +9,8 @@ from textcnn.config import ModelConfig
 from textcnn.encoder import KimEncoder
 from textcnn.features import Batch
 
+SALIENCE_DIM = 4  # features from TextCNN.salience
+
 
 @dataclass(frozen=True)
 class ModelOutput:
@@ -19,11 +21,12 @@ class ModelOutput:
 class SentenceScorer(nn.Module):
     """Scores each sentence for the summary from what it says and where it stands in its document.
 
-    Inputs per sentence: a context vector from two convolutions over the document's sequence of
-    sentence vectors (what it says next to its neighbours, five sentences wide), the document vector
-    (what the whole text is about), a learned position embedding and its relative position.
-    Padding sentences are zero vectors, exactly like the convolutions' own zero padding, so a
-    document scores the same alone or in a batch.
+    Per sentence it sees: its vector; a context vector from two convolutions over the document's
+    sequence of sentence vectors (five sentences wide); the document vector; the class
+    probabilities (class-aware scoring, when the model classifies); a learned position embedding
+    and the relative position; and salience statistics (see `TextCNN.salience`). Padding sentences
+    are zero vectors, exactly like the convolutions' own zero padding, so a document scores the same
+    alone or in a batch.
     """
 
     def __init__(self, config: ModelConfig, sentence_dim: int) -> None:
@@ -36,7 +39,8 @@ class SentenceScorer(nn.Module):
             nn.ReLU(),
         )
         self.position = nn.Embedding(config.max_positions, config.position_dim)
-        in_dim = sentence_dim + config.context_dim + sentence_dim + config.position_dim + 1
+        in_dim = 2 * sentence_dim + config.context_dim + config.num_classes + config.position_dim
+        in_dim += 1 + SALIENCE_DIM  # relative position, salience
         self.mlp = nn.Sequential(
             nn.Linear(in_dim, config.context_dim),
             nn.ReLU(),
@@ -44,8 +48,16 @@ class SentenceScorer(nn.Module):
             nn.Linear(config.context_dim, 1),
         )
 
-    def forward(self, sentences: torch.Tensor, document: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    def forward(
+        self,
+        sentences: torch.Tensor,
+        document: torch.Tensor,
+        salience: torch.Tensor,
+        class_probs: torch.Tensor | None,
+        mask: torch.Tensor,
+    ) -> torch.Tensor:
         """sentences: (docs, max_sents, dim), zero where masked; document: (docs, dim);
+        salience: (docs, max_sents, SALIENCE_DIM); class_probs: (docs, classes) or None;
         mask: (docs, max_sents) bool. Returns logits (docs, max_sents)."""
         docs, max_sents, _ = sentences.shape
         context = self.context(sentences.transpose(1, 2)).transpose(1, 2)  # (docs, max_sents, context)
@@ -54,17 +66,17 @@ class SentenceScorer(nn.Module):
         positions = torch.arange(max_sents, device=sentences.device)  # (max_sents,)
         position = self.position(positions.clamp(max=self.max_positions - 1))  # (max_sents, pos_dim)
         relative = positions[None, :] / counts.clamp(min=1)[:, None]  # (docs, max_sents)
-        features = torch.cat(
-            [
-                sentences,
-                context,
-                document[:, None, :].expand(docs, max_sents, -1),
-                position[None, :, :].expand(docs, -1, -1),
-                relative.unsqueeze(2).to(sentences.dtype),
-            ],
-            dim=2,
-        )  # (docs, max_sents, in_dim)
-        return self.mlp(features).squeeze(2)
+        parts = [
+            sentences,
+            context,
+            document[:, None, :].expand(docs, max_sents, -1),
+            position[None, :, :].expand(docs, -1, -1),
+            relative.unsqueeze(2).to(sentences.dtype),
+            salience.to(sentences.dtype),
+        ]
+        if class_probs is not None:
+            parts.append(class_probs[:, None, :].expand(docs, max_sents, -1).to(sentences.dtype))
+        return self.mlp(torch.cat(parts, dim=2)).squeeze(2)  # (docs, max_sents)
 
 
 class TextCNN(nn.Module):
@@ -74,19 +86,29 @@ class TextCNN(nn.Module):
     it is max-over-time pooling over all n-grams that do not cross a sentence boundary.
     """
 
+    token_idf: torch.Tensor  # (vocab_size,), a buffer that exists when the model summarizes
+
     def __init__(self, config: ModelConfig) -> None:
         super().__init__()
         self.config = config
         self.encoder = KimEncoder(
-            config.vocab_size, config.embedding_dim, config.filter_widths, config.num_filters
+            config.vocab_size,
+            config.embedding_dim,
+            config.filter_widths,
+            config.num_filters,
+            config.embedding_mode,
         )
         self.output_dim = self.encoder.output_dim
         self.dropout = nn.Dropout(config.dropout)
         self.classifier = nn.Linear(self.output_dim, config.num_classes) if config.num_classes else None
         self.scorer = SentenceScorer(config, self.output_dim) if config.summarize else None
+        if config.summarize:
+            # Corpus IDF per vocabulary entry, set by training (0 for padding and unknown tokens);
+            # saved with the weights.
+            self.register_buffer("token_idf", torch.zeros(config.vocab_size))
 
     def forward(self, batch: Batch) -> ModelOutput:
-        grid = self.encoder.embedding.weight.new_zeros(batch.num_docs * batch.max_sentences, self.output_dim)
+        grid = torch.zeros(batch.num_docs * batch.max_sentences, self.output_dim)
         for bucket in batch.buckets:
             grid[bucket.grid_index] = self.encoder(bucket.token_ids, bucket.lengths)  # (n, dim)
         sentences = grid.view(batch.num_docs, batch.max_sentences, self.output_dim)
@@ -97,7 +119,48 @@ class TextCNN(nn.Module):
             class_logits = self.classifier(self.dropout(document))
         sentence_logits = None
         if self.scorer is not None:
+            class_probs = None if class_logits is None else torch.softmax(class_logits.detach(), dim=1)
             sentence_logits = self.scorer(
-                self.dropout(sentences), self.dropout(document), batch.sentence_mask
+                self.dropout(sentences),
+                self.dropout(document),
+                self.salience(batch, sentences),
+                class_probs,
+                batch.sentence_mask,
             )
         return ModelOutput(class_logits, sentence_logits)
+
+    def salience(self, batch: Batch, sentences: torch.Tensor) -> torch.Tensor:
+        """Statistics of how central each sentence is to its document, (docs, max_sents, SALIENCE_DIM):
+
+        - log(1 + tokens): length;
+        - recurrence: the sum over the sentence's tokens of (occurrences of the token in the
+          document - 1) x the token's IDF in the training corpus, i.e. how much of what the
+          sentence says the rest of the document repeats, frequent words discounted; given as
+          log(1 + r) and as r over the document's largest r;
+        - the cosine between the sentence vector and the mean of the document's sentence vectors.
+        """
+        docs, max_sents = batch.num_docs, batch.max_sentences
+        vocab = self.config.vocab_size
+        lengths = torch.zeros(docs * max_sents)
+        recurrence = torch.zeros(docs * max_sents)
+        counts = torch.zeros(docs * vocab)  # occurrences of each token in each document
+        valid_tokens = []
+        for bucket in batch.buckets:
+            valid = torch.arange(bucket.token_ids.shape[1])[None, :] < bucket.lengths[:, None]  # (n, time)
+            slots = (bucket.grid_index // max_sents)[:, None] * vocab + bucket.token_ids  # (n, time)
+            counts.index_add_(0, slots[valid], torch.ones(int(valid.sum())))
+            valid_tokens.append((bucket, valid, slots))
+        for bucket, valid, slots in valid_tokens:
+            repeats = (counts[slots] - 1).clamp(min=0) * self.token_idf[bucket.token_ids]  # (n, time)
+            recurrence[bucket.grid_index] = (repeats * valid).sum(dim=1)
+            lengths[bucket.grid_index] = bucket.lengths.to(lengths.dtype)
+        recurrence = recurrence.view(docs, max_sents)
+        peak = recurrence.amax(dim=1, keepdim=True).clamp(min=1e-6)  # (docs, 1)
+        mask = batch.sentence_mask.to(sentences.dtype)  # (docs, max_sents)
+        centroid = (sentences * mask.unsqueeze(2)).sum(dim=1) / mask.sum(dim=1, keepdim=True).clamp(min=1)
+        cosine = torch.cosine_similarity(sentences, centroid.unsqueeze(1), dim=2)  # (docs, max_sents)
+        features = torch.stack(
+            [torch.log1p(lengths.view(docs, max_sents)), torch.log1p(recurrence), recurrence / peak, cosine],
+            dim=2,
+        )
+        return features * mask.unsqueeze(2)

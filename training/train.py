@@ -16,6 +16,7 @@ import shlex
 import statistics
 import sys
 import time
+from collections import Counter
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
@@ -27,14 +28,14 @@ from torch.nn import functional as F
 from tqdm import tqdm
 
 from textcnn import artifact
-from textcnn.config import ModelConfig, ModelInfo, SummaryLength
+from textcnn.config import EMBEDDING_MODES, ModelConfig, ModelInfo, SummaryLength
 from textcnn.features import Document, collate
 from textcnn.model import TextCNN
 from textcnn.predict import Predictor
 from textcnn.tokenize import tokenize
-from textcnn.vocab import Vocabulary
+from textcnn.vocab import PAD_ID, UNK_ID, Vocabulary
 from training.data import DataError, Example, Fields, holdout, load_examples
-from training.embeddings import embedding_matrix, train_word2vec
+from training.embeddings import TRAINERS, embedding_matrix, load_vectors, read_unlabeled, train_vectors
 from training.oracle import cached_oracle_selections
 from training.rouge import rouge12
 
@@ -55,8 +56,12 @@ class TrainConfig:
     label_field: str = "label"
     summary_field: str = "summary"
     name: str | None = None
-    embeddings: str = "word2vec"  # random | word2vec
-    embedding_dim: int = 128
+    embeddings: str = "word2vec"  # in-domain vectors: word2vec (skip-gram) | cbow | fasttext | random
+    embedding_mode: str = "non-static"  # Kim (2014): rand | static | non-static | multichannel
+    vectors: str | None = None  # pretrained vector file (word2vec, GloVe, fastText .vec, gensim)
+    unlabeled: str | None = None  # extra plain text (one document per line) for in-domain vectors
+    vector_epochs: int = 5
+    embedding_dim: int = 128  # taken from the vectors when --vectors is given
     filter_widths: list[int] = field(default_factory=lambda: [3, 4, 5])
     num_filters: int = 100
     dropout: float = 0.5
@@ -67,7 +72,8 @@ class TrainConfig:
     max_sentence_tokens: int = 100
     epochs: int = 12
     batch_size: int = 32
-    lr: float = 1e-3
+    optimizer: str = "adam"  # adam | adadelta (Kim's: rho 0.95, eps 1e-6)
+    lr: float | None = None  # default: 1e-3 for adam, 1.0 for adadelta
     summary_weight: float = 1.0
     max_norm: float = 3.0  # Kim's max-norm constraint on the classifier's weight rows
     patience: int = 3
@@ -113,16 +119,47 @@ def parse_args(argv: Sequence[str]) -> TrainConfig:
     for name, value in defaults.items():
         if name in {"train", "out", "dev", "filter_widths", "lowercase", "quiet"}:
             continue
-        kind = type(value) if value is not None else (int if name in {"max_steps", "threads"} else str)
+        kind = (
+            type(value)
+            if value is not None
+            else {"max_steps": int, "threads": int, "lr": float}.get(name, str)
+        )
         parser.add_argument("--" + name.replace("_", "-"), type=kind, default=value)
     parser.add_argument("--filter-widths", type=int, nargs="+", default=[3, 4, 5])
     parser.add_argument("--cased", dest="lowercase", action="store_false", help="keep letter case")
     parser.add_argument("--quiet", action="store_true", help="no progress bar, warnings only")
     namespace = parser.parse_args(argv)
     config = TrainConfig(**vars(namespace))
-    if config.embeddings not in {"random", "word2vec"}:
-        parser.error("--embeddings must be random or word2vec")
+    if config.optimizer not in OPTIMIZERS:
+        parser.error(f"--optimizer must be one of {', '.join(OPTIMIZERS)}")
+    try:
+        embedding_mode(config)
+    except ValueError as error:
+        parser.error(str(error))
     return config
+
+
+OPTIMIZERS = ("adam", "adadelta")
+
+
+def embedding_mode(config: TrainConfig) -> str:
+    """The Kim (2014) mode a run trains. `--embeddings random` without vectors is CNN-rand (the flag
+    predates the modes); static and multichannel need vectors. Raises ValueError otherwise."""
+    if config.embeddings not in {"random", *TRAINERS}:
+        raise ValueError(f"--embeddings must be one of random, {', '.join(TRAINERS)}")
+    if config.embedding_mode not in EMBEDDING_MODES:
+        raise ValueError(f"--embedding-mode must be one of {', '.join(EMBEDDING_MODES)}")
+    if config.embedding_mode == "rand":
+        if config.vectors:
+            raise ValueError("--embedding-mode rand starts from random vectors; drop --vectors")
+        return "rand"
+    if config.vectors is None and config.embeddings == "random":
+        if config.embedding_mode != "non-static":
+            raise ValueError(
+                f"--embedding-mode {config.embedding_mode} needs vectors: --embeddings or --vectors"
+            )
+        return "rand"
+    return config.embedding_mode
 
 
 def train(config: TrainConfig, command: str = "") -> Path:
@@ -159,43 +196,56 @@ def train(config: TrainConfig, command: str = "") -> Path:
         summarize,
     )
 
-    vocab = Vocabulary.build(
-        (tokenize(e.text, lowercase=config.lowercase) for e in train_examples),
-        min_freq=config.min_freq,
-        max_size=config.max_vocab,
-    )
+    mode = embedding_mode(config)
+    pretrained = load_vectors(config.vectors) if config.vectors else None
+    embedding_dim = pretrained.dim if pretrained else config.embedding_dim
+    token_counts = Counter(t for e in train_examples for t in tokenize(e.text, lowercase=config.lowercase))
+    vocab = Vocabulary.build([token_counts.elements()], min_freq=config.min_freq, max_size=config.max_vocab)
     model_config = ModelConfig(
         vocab_size=len(vocab),
         num_classes=len(labels),
         summarize=summarize,
-        embedding_dim=config.embedding_dim,
+        embedding_dim=embedding_dim,
         filter_widths=tuple(config.filter_widths),
         num_filters=config.num_filters,
         dropout=config.dropout,
         context_dim=config.context_dim,
         lowercase=config.lowercase,
         max_sentence_tokens=config.max_sentence_tokens,
+        embedding_mode=mode,
     )
     model = TextCNN(model_config)
     placeholder = ModelInfo(name="", labels=labels)
     cache_dir = Path(config.cache_dir).expanduser() if config.cache_dir else None
     documents = _encode(train_examples, Predictor(model, vocab, placeholder), labels, cache_dir)
+    if model.scorer is not None:
+        model.token_idf.copy_(_corpus_idf([d.document for d in documents], len(vocab)))
     info = ModelInfo(
         name=config.name or Path(config.out).name,
         labels=labels,
         summary_length=_learn_summary_length(documents),
     )
-    vectors = None
-    if config.embeddings == "word2vec":
+    vectors = pretrained
+    if vectors is None and mode != "rand":
         sentences = [
             tokenize(d.document.sentence(i), lowercase=config.lowercase)
             for d in documents
             for i in range(len(d.document.spans))
         ]
-        vectors = train_word2vec(sentences, dim=config.embedding_dim, seed=config.seed)
-    weights, coverage = embedding_matrix(vocab, config.embedding_dim, config.seed, vectors)
+        if config.unlabeled:
+            sentences.extend(read_unlabeled(config.unlabeled, lowercase=config.lowercase))
+        vectors = train_vectors(
+            sentences,
+            method=config.embeddings,
+            dim=embedding_dim,
+            seed=config.seed,
+            epochs=config.vector_epochs,
+        )
+    weights, coverage = embedding_matrix(vocab, embedding_dim, config.seed, vectors, token_counts)
     with torch.no_grad():
         model.encoder.embedding.weight.copy_(weights)
+        if model.encoder.static_embedding is not None:
+            model.encoder.static_embedding.weight.copy_(weights)
 
     predictor = Predictor(model, vocab, info)
     history = _fit(model, predictor, documents, dev_examples, config)
@@ -207,7 +257,9 @@ def train(config: TrainConfig, command: str = "") -> Path:
         "train_docs": len(train_examples),
         "dev_docs": len(dev_examples),
         "vocab_size": len(vocab),
-        "embedding_coverage": round(coverage, 4),
+        "embedding_mode": mode,
+        "vectors": vectors.source if vectors is not None else None,
+        "embedding_coverage": coverage.as_dict(),
         "train_seconds": round(time.perf_counter() - started, 1),
     }
     extra = {
@@ -243,6 +295,16 @@ def _encode(
     return encoded
 
 
+def _corpus_idf(documents: Sequence[Document], vocab_size: int) -> torch.Tensor:
+    """log((N + 1) / (df + 1)) per vocabulary entry over N training documents; 0 for pad and unk."""
+    frequency = torch.zeros(vocab_size)
+    for document in documents:
+        frequency[sorted({i for ids in document.token_ids for i in ids})] += 1
+    idf = torch.log((len(documents) + 1) / (frequency + 1))
+    idf[[PAD_ID, UNK_ID]] = 0
+    return idf
+
+
 def _learn_summary_length(documents: Sequence[TrainingDocument]) -> SummaryLength:
     """Median share of oracle sentences, capped at the 90th percentile of their count."""
     picks = [(sum(d.targets), len(d.targets)) for d in documents if d.targets]
@@ -260,7 +322,12 @@ def _fit(
     dev: Sequence[Example],
     config: TrainConfig,
 ) -> list[dict[str, Any]]:
-    optimizer = torch.optim.Adam(model.parameters(), lr=config.lr)
+    trained = [p for p in model.parameters() if p.requires_grad]  # static tables stay as they are
+    optimizer: torch.optim.Optimizer
+    if config.optimizer == "adadelta":
+        optimizer = torch.optim.Adadelta(trained, lr=config.lr or 1.0, rho=0.95, eps=1e-6)
+    else:
+        optimizer = torch.optim.Adam(trained, lr=config.lr or 1e-3)
     generator = random.Random(config.seed)
     history: list[dict[str, Any]] = []
     best_score, best_state, stale, steps = -1.0, None, 0, 0
@@ -275,7 +342,7 @@ def _fit(
             loss = _loss(model, [documents[i] for i in indices], config.summary_weight)
             optimizer.zero_grad()
             loss.backward()
-            torch.nn.utils.clip_grad_norm_(model.parameters(), 5.0)
+            torch.nn.utils.clip_grad_norm_(trained, 5.0)
             optimizer.step()
             if model.classifier is not None and config.max_norm:
                 with torch.no_grad():
@@ -364,6 +431,7 @@ def _model_card(
     dev_scores = ", ".join(f"{k.removeprefix('dev_')} {v:.4f}" for k, v in metrics["dev"].items())
     dev_source = config.dev or f"{config.dev_fraction:.0%} held out of train"
     length = info.summary_length
+    coverage = metrics["embedding_coverage"]
     widths = list(model_config.filter_widths)
     return f"""# {info.name}
 
@@ -373,7 +441,9 @@ A multi-task Kim (2014) CNN trained with textcnn for {" and ".join(tasks)}.
 - Dev data: `{dev_source}` ({metrics["dev_docs"]} documents)
 - Labels: {", ".join(info.labels) or "none"}
 - Default summary length: {length.ratio:.0%} of the sentences, at most {length.max_sentences}
-- Architecture: {model_config.embedding_dim}-d `{config.embeddings}` embeddings,
+- Architecture: {model_config.embedding_dim}-d embeddings, Kim's `{model_config.embedding_mode}` mode
+  (vectors: {metrics["vectors"] or "none, uniform random init"}; they cover {coverage["vocabulary"]:.1%}
+  of the vocabulary and {coverage["tokens"]:.1%} of the training tokens),
   filters {widths} x {model_config.num_filters}, vocabulary {metrics["vocab_size"]} tokens
 - Best dev epoch {metrics["best_epoch"]}: {dev_scores}
 - Trained in {metrics["train_seconds"]} s
