@@ -84,6 +84,7 @@ EOF
             [[ -n $mirror ]] || mirror=$(awk '$1 == "deb" {print $2; exit}' /etc/apt/sources.list 2>/dev/null || true)
             mirror=${mirror:-http://deb.debian.org/debian}
             log "debootstrap $SUITE from $mirror (about a minute)"
+            rm -rf "$CACHE"/rootfs.* # left by an interrupted run
             rootfs=$(mktemp -d "$PWD/$CACHE/rootfs.XXXXXX")
             debootstrap --variant=minbase --include=python3,python3-venv "$SUITE" "$rootfs" "$mirror" \
                 >"$CACHE/debootstrap.log" 2>&1 || die "debootstrap failed, see $CACHE/debootstrap.log"
