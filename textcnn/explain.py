@@ -9,11 +9,13 @@ terms it won. Nothing is sampled or approximated: the contributions and the bias
 
 The sentence scorer's MLP is piecewise linear (Linear -> ReLU -> Linear). At a given input the ReLUs
 that are on fix a linear map, so the logit splits exactly into one term per input column plus a bias
-term: its content (the sentence's own vector), its context (the convolutions over its neighbours),
-the document vector, and its position (position embedding and relative position). The content
-columns are the sentence's own pooled features, so they split further into the sentence's n-grams.
-These are the contributions within the current linear region, the exact form of gradient x input
-for this network; switching a part off would also switch ReLUs and is a different question.
+term, summed per block of the scorer's input: content (the sentence's own vector), context (the
+convolutions over its neighbours), document (the document vector), position (position embedding
+and relative position), salience (length, recurrence, centrality) and class (the class
+probabilities, when the model classifies). The content columns are the sentence's own pooled
+features, so they split further into the sentence's n-grams. These are the contributions within
+the current linear region, the exact form of gradient x input for this network; switching a part
+off would also switch ReLUs and is a different question.
 """
 
 import copy
@@ -25,13 +27,14 @@ import torch
 from torch import nn
 
 from textcnn.errors import InputError, UnsupportedTaskError
-from textcnn.features import Document, collate
-from textcnn.model import SentenceScorer
+from textcnn.features import Batch, Document, collate
+from textcnn.model import SALIENCE_DIM, SentenceScorer
 from textcnn.predict import Predictor
 from textcnn.tokenize import Token, tokenize_with_offsets
 
-# The scorer's MLP input blocks in the order SentenceScorer.forward concatenates them.
-PARTS = ("content", "context", "document", "position")
+# The scorer's MLP input blocks in the order SentenceScorer.forward concatenates them; "class" only
+# exists when the model classifies.
+PARTS = ("content", "context", "document", "position", "salience", "class")
 
 
 @dataclass(frozen=True)
@@ -66,7 +69,7 @@ class SentenceExplanation:
     score: float  # sigmoid(logit), the probability that the sentence belongs in the summary
     logit: float
     bias: float  # the MLP's biases through its active units
-    parts: dict[str, float]  # content, context, document, position -> contribution to the logit
+    parts: dict[str, float]  # PARTS -> contribution to the logit
     ngrams: tuple[NGram, ...]  # the sentence's n-grams behind its content part, highest first
 
 
@@ -75,6 +78,7 @@ class _Pass:
     """One forward pass through the encoder that also keeps where each feature came from."""
 
     documents: list[Document]
+    batch: Batch
     sentences: torch.Tensor  # (docs, max_sents, dim), zero where masked
     starts: torch.Tensor  # (docs, max_sents, dim) long: start token of each feature's winning window
     document: torch.Tensor  # (docs, dim): max over sentences, as in TextCNN.forward
@@ -131,16 +135,19 @@ def explain_sentences(
     first, *_, last = (m for m in scorer.mlp if isinstance(m, nn.Linear))
     dim = predictor.model.output_dim
     config = predictor.model.config
-    widths = [dim, config.context_dim, dim, config.position_dim + 1]  # relative position joins position
+    widths = [dim, config.context_dim, dim, config.position_dim + 1, SALIENCE_DIM]  # relative joins position
+    if predictor.model.classifier is not None:
+        widths.append(config.num_classes)
+    assert sum(widths) == first.in_features, "explain.py no longer matches SentenceScorer's input"
     results: list[tuple[SentenceExplanation, ...]] = []
     for run in _passes(predictor, texts):
-        inputs = _mlp_inputs(scorer, run)  # (docs, max_sents, in_dim)
+        inputs = _mlp_inputs(predictor, scorer, run)  # (docs, max_sents, in_dim)
         active = (first(inputs) > 0).to(inputs.dtype)  # (docs, max_sents, hidden)
         gate = active * last.weight[0]  # (docs, max_sents, hidden): output weight of each active unit
         slopes = gate @ first.weight  # (docs, max_sents, in_dim): the logit's linear map at this input
         terms = slopes * inputs  # (docs, max_sents, in_dim)
         biases = gate @ first.bias + last.bias[0]  # (docs, max_sents)
-        part_sums = torch.stack([t.sum(dim=2) for t in terms.split(widths, dim=2)], dim=2)  # (d, s, 4)
+        part_sums = torch.stack([t.sum(dim=2) for t in terms.split(widths, dim=2)], dim=2)  # (d, s, parts)
         logits = part_sums.sum(dim=2) + biases  # (docs, max_sents)
         for d, document in enumerate(run.documents):
             explained = []
@@ -153,7 +160,7 @@ def explain_sentences(
                         float(torch.sigmoid(logits[d, s])),
                         float(logits[d, s]),
                         float(biases[d, s]),
-                        dict(zip(PARTS, part_sums[d, s].tolist(), strict=True)),
+                        dict(zip(PARTS[: len(widths)], part_sums[d, s].tolist(), strict=True)),
                         _top_ngrams(predictor, run, d, origin, torch.arange(dim), content, document, top_n),
                     )
                 )
@@ -182,18 +189,22 @@ def _passes(predictor: Predictor, texts: Sequence[str]) -> Iterator[_Pass]:
         shape = (batch.num_docs, batch.max_sentences, encoder.output_dim)
         sentences = grid.view(shape)
         document, winner = sentences.max(dim=1)  # (docs, dim) each
-        yield _Pass(chunk, sentences, starts.view(shape), document, winner, batch.sentence_mask)
+        yield _Pass(chunk, batch, sentences, starts.view(shape), document, winner, batch.sentence_mask)
 
 
-def _mlp_inputs(scorer: SentenceScorer, run: _Pass) -> torch.Tensor:
-    """The scorer's MLP input, (docs, max_sents, in_dim), blocks in PARTS order.
+def _mlp_inputs(predictor: Predictor, scorer: SentenceScorer, run: _Pass) -> torch.Tensor:
+    """The scorer's MLP input, (docs, max_sents, in_dim), blocks in PARTS order, for the arguments
+    TextCNN.forward gives the scorer.
 
     SentenceScorer.forward assembles it inline; running the scorer on a shallow copy whose MLP is the
     identity returns it from that very code, without touching the shared (thread-safe) module.
     """
+    model = predictor.model
+    class_probs = None if model.classifier is None else torch.softmax(model.classifier(run.document), dim=1)
     probe = copy.copy(scorer)
     probe._modules = {**scorer._modules, "mlp": nn.Identity()}
-    inputs: torch.Tensor = probe(run.sentences, run.document, run.mask)
+    salience = model.salience(run.batch, run.sentences)
+    inputs: torch.Tensor = probe(run.sentences, run.document, salience, class_probs, run.mask)
     return inputs
 
 
