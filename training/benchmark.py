@@ -72,6 +72,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     args = sys.argv[1:] if argv is None else list(argv)
     parser = argparse.ArgumentParser(
         prog="python -m training.benchmark",
+        allow_abbrev=False,  # --seed is a training option, not short for --seeds
         description=__doc__,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
