@@ -115,9 +115,10 @@ EOF
         for tag in manylinux1 manylinux2010 manylinux2014 $(printf 'manylinux_2_%s ' $(seq 5 "$GLIBC_MINOR")); do
             platforms+=(--platform "${tag}_$(uname -m)")
         done
-        python3 -m pip download --quiet --dest "$CACHE/wheels" --only-binary=:all: \
+        python3 -m pip download --dest "$CACHE/wheels" --only-binary=:all: \
             --python-version "$PY_VERSION" --implementation cp "${platforms[@]}" \
-            "${reqs[@]}" || die "pip download failed"
+            "${reqs[@]}" >"$CACHE/pip-download.log" 2>&1 \
+            || { tail -n 20 "$CACHE/pip-download.log" >&2; die "pip download failed"; }
         touch "$CACHE/wheels/.complete-$stamp"
     fi
     BUILD_ARGS=(--pull=never --format docker --build-arg "BASE_IMAGE=$BASE_IMAGE_LOCAL"
