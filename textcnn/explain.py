@@ -83,7 +83,6 @@ class _Pass:
     starts: torch.Tensor  # (docs, max_sents, dim) long: start token of each feature's winning window
     document: torch.Tensor  # (docs, dim): max over sentences, as in TextCNN.forward
     winner: torch.Tensor  # (docs, dim) long: the sentence each document feature came from
-    mask: torch.Tensor  # (docs, max_sents) bool
 
 
 @torch.inference_mode()
@@ -107,8 +106,9 @@ def explain_classification(
         for d, document in enumerate(run.documents):
             c = labels.index(label) if label is not None else int(logits[d].argmax())
             contributions = classifier.weight[c] * run.document[d]  # (dim,)
-            features = torch.arange(contributions.shape[0])
-            ngrams = _top_ngrams(predictor, run, d, run.winner[d], features, contributions, document, top_n)
+            winner = run.winner[d]  # (dim,)
+            starts = run.starts[d].gather(0, winner[None, :])[0]  # (dim,): in each feature's sentence
+            ngrams = _top_ngrams(predictor, document, winner, starts, contributions, top_n)
             results.append(
                 ClassExplanation(
                     labels[c],
@@ -148,7 +148,7 @@ def explain_sentences(
         terms = slopes * inputs  # (docs, max_sents, in_dim)
         biases = gate @ first.bias + last.bias[0]  # (docs, max_sents)
         part_sums = torch.stack([t.sum(dim=2) for t in terms.split(widths, dim=2)], dim=2)  # (d, s, parts)
-        logits = part_sums.sum(dim=2) + biases  # (docs, max_sents)
+        logits = scorer.mlp(inputs).squeeze(2)  # (docs, max_sents): = biases + part_sums, up to rounding
         for d, document in enumerate(run.documents):
             explained = []
             for s in range(len(document.spans)):
@@ -161,7 +161,7 @@ def explain_sentences(
                         float(logits[d, s]),
                         float(biases[d, s]),
                         dict(zip(PARTS[: len(widths)], part_sums[d, s].tolist(), strict=True)),
-                        _top_ngrams(predictor, run, d, origin, torch.arange(dim), content, document, top_n),
+                        _top_ngrams(predictor, document, origin, run.starts[d, s], content, top_n),
                     )
                 )
             results.append(tuple(explained))
@@ -189,7 +189,7 @@ def _passes(predictor: Predictor, texts: Sequence[str]) -> Iterator[_Pass]:
         shape = (batch.num_docs, batch.max_sentences, encoder.output_dim)
         sentences = grid.view(shape)
         document, winner = sentences.max(dim=1)  # (docs, dim) each
-        yield _Pass(chunk, batch, sentences, starts.view(shape), document, winner, batch.sentence_mask)
+        yield _Pass(chunk, batch, sentences, starts.view(shape), document, winner)
 
 
 def _mlp_inputs(predictor: Predictor, scorer: SentenceScorer, run: _Pass) -> torch.Tensor:
@@ -204,18 +204,16 @@ def _mlp_inputs(predictor: Predictor, scorer: SentenceScorer, run: _Pass) -> tor
     probe = copy.copy(scorer)
     probe._modules = {**scorer._modules, "mlp": nn.Identity()}
     salience = model.salience(run.batch, run.sentences)
-    inputs: torch.Tensor = probe(run.sentences, run.document, salience, class_probs, run.mask)
+    inputs: torch.Tensor = probe(run.sentences, run.document, salience, class_probs, run.batch.sentence_mask)
     return inputs
 
 
 def _top_ngrams(
     predictor: Predictor,
-    run: _Pass,
-    d: int,
-    sentence_of: torch.Tensor,  # (k,) long: the sentence each feature came from
-    features: torch.Tensor,  # (k,) long: feature indices
-    contributions: torch.Tensor,  # (k,): each feature's term in the logit
     document: Document,
+    sentence_of: torch.Tensor,  # (dim,) long: the sentence each feature came from
+    start_of: torch.Tensor,  # (dim,) long: the first token of its winning window there
+    contributions: torch.Tensor,  # (dim,): each feature's term in the logit
     top_n: int,
 ) -> tuple[NGram, ...]:
     """Sum the features' contributions per winning n-gram and keep the top_n positive sums."""
@@ -223,10 +221,10 @@ def _top_ngrams(
     widths = predictor.model.config.filter_widths
     totals: dict[tuple[int, int, int], float] = defaultdict(float)
     counts: dict[tuple[int, int, int], int] = defaultdict(int)
-    for s, j, value in zip(sentence_of.tolist(), features.tolist(), contributions.tolist(), strict=True):
+    features = zip(sentence_of.tolist(), start_of.tolist(), contributions.tolist(), strict=True)
+    for j, (s, start, value) in enumerate(features):
         if value == 0:  # a feature that is zero (its ReLU is off) has no n-gram behind it
             continue
-        start = int(run.starts[d, s, j])
         length = len(document.token_ids[s])
         # A sentence shorter than the filter is padded; the window covers the tokens there are.
         key = (s, start, min(start + widths[j // num_filters], length))
