@@ -60,8 +60,14 @@ class SentenceScorer(nn.Module):
         salience: (docs, max_sents, SALIENCE_DIM); class_probs: (docs, classes) or None;
         mask: (docs, max_sents) bool. Returns logits (docs, max_sents)."""
         docs, max_sents, _ = sentences.shape
-        context = self.context(sentences.transpose(1, 2)).transpose(1, 2)  # (docs, max_sents, context)
-        context = context * mask.unsqueeze(2).to(context.dtype)
+        # Re-zero padding after each layer: the bias would otherwise leak into the last sentences.
+        keep = mask.unsqueeze(1).to(sentences.dtype)  # (docs, 1, max_sents)
+        context = sentences.transpose(1, 2)  # (docs, dim, max_sents)
+        for layer in self.context:
+            context = layer(context)
+            if isinstance(layer, nn.ReLU):
+                context = context * keep
+        context = context.transpose(1, 2)  # (docs, max_sents, context)
         counts = mask.sum(dim=1)  # (docs,)
         positions = torch.arange(max_sents, device=sentences.device)  # (max_sents,)
         position = self.position(positions.clamp(max=self.max_positions - 1))  # (max_sents, pos_dim)

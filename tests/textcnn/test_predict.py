@@ -106,7 +106,10 @@ def test_model_shapes() -> None:
     model = TextCNN(config).eval()
     assert model.output_dim == 10
     vocab = Vocabulary(["<pad>", "<unk>"])
-    docs = [prepare(t, vocab, lowercase=True, max_tokens=100) for t in ["The cat sat. The dog ran away.", "", "Fine."]]
+    docs = [
+        prepare(t, vocab, lowercase=True, max_tokens=100)
+        for t in ["The cat sat. The dog ran away.", "", "Fine."]
+    ]
     out = model(collate(docs))
     assert out.class_logits is not None and out.class_logits.shape == (3, 4)
     assert out.sentence_logits is not None and out.sentence_logits.shape == (3, 2)
