@@ -51,6 +51,7 @@ def save(
     (directory / VOCAB).write_text(json.dumps(list(vocab.tokens), ensure_ascii=False), encoding="utf-8")
     state = {k: v.detach().contiguous() for k, v in model.state_dict().items()}
     save_file(state, str(directory / WEIGHTS), metadata={"format_version": str(FORMAT_VERSION)})
+    (directory / WEIGHTS).chmod(0o644)  # safetensors writes owner-only; the model is meant to be shared
     for name, text in (extra_files or {}).items():
         (directory / name).write_text(text, encoding="utf-8")
     files = [*REQUIRED, *sorted(extra_files or {})]
