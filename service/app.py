@@ -1,9 +1,12 @@
 """The FastAPI application: routes turn requests into plain values for the Predictor and back.
 
 It also serves the demo page at `/` and the API docs at `/docs` from local files only (fastapi-offline
-ships the Swagger UI and ReDoc assets), so both work without internet.
+ships the Swagger UI and ReDoc assets), so both work without internet, and Prometheus metrics at
+`/metrics`. Model work goes through a bounded gate (service/backpressure.py); predict routes need an
+API key when keys are configured (service/auth.py).
 """
 
+import json
 import logging
 import os
 from collections.abc import AsyncIterator, Sequence
@@ -12,15 +15,21 @@ from pathlib import Path
 from typing import Annotated
 
 import torch
-from fastapi import Body, FastAPI, Request
+from fastapi import Body, Depends, FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import FileResponse, JSONResponse
+from fastapi.middleware.cors import CORSMiddleware
+from fastapi.responses import FileResponse, JSONResponse, Response
 from fastapi.staticfiles import StaticFiles
 from fastapi_offline import FastAPIOffline
+from starlette.routing import Match
+from starlette.types import Scope
 
-from service import schemas
+from service import auth, schemas
+from service.backpressure import ModelGate, Overloaded, TimedOut
 from service.limits import BodySizeLimit
+from service.observability import Metrics, Observability
 from service.settings import Settings
+from service.startup import QuietStartupFailure
 from textcnn import __version__, artifact
 from textcnn.errors import InputError, TextCNNError, UnsupportedTaskError
 from textcnn.explain import (
@@ -31,6 +40,7 @@ from textcnn.explain import (
     explain_sentences,
 )
 from textcnn.predict import Classification, Predictor, Summary
+from textcnn.sentences import split_sentences
 
 logger = logging.getLogger("service")
 
@@ -38,24 +48,31 @@ STATIC = Path(__file__).parent / "static"
 
 
 class TooLarge(TextCNNError):
-    """A request within the byte limit that still exceeds a document or character limit."""
+    """A request within the byte limit that still exceeds a document, character or sentence limit."""
 
 
 # The one place where errors become HTTP statuses; anything else from the library is a 400.
 STATUS_FOR_ERROR: dict[type[TextCNNError], int] = {
+    auth.Unauthorized: 401,
     TooLarge: 413,
     InputError: 422,
     UnsupportedTaskError: 400,
+    Overloaded: 503,
+    TimedOut: 504,
 }
 
-ERRORS: dict[int | str, dict[str, object]] = {
-    code: {"model": schemas.ErrorResponse, "description": text}
-    for code, text in [
-        (400, "the model cannot do this task"),
-        (413, "a size limit was exceeded"),
-        (422, "the body is not valid"),
-    ]
+ERROR_TEXTS = {
+    400: "the model cannot do this task",
+    401: "no valid API key (only when API keys are configured)",
+    413: "a size limit was exceeded",
+    422: "the body is not valid",
+    503: "the server is busy (queue full or the wait ran out); retry after Retry-After seconds",
+    504: "the model did not finish within the request timeout",
 }
+
+
+def _responses(*codes: int) -> dict[int | str, dict[str, object]]:
+    return {code: {"model": schemas.ErrorResponse, "description": ERROR_TEXTS[code]} for code in codes}
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
@@ -65,10 +82,19 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         torch.set_num_threads(settings.torch_threads or max(1, (os.cpu_count() or 1) // settings.workers))
-        app.state.predictor = Predictor.load(settings.model_dir, batch_size=settings.batch_size)
+        try:
+            app.state.api_keys = auth.load_keys(settings)
+            app.state.predictor = Predictor.load(settings.model_dir, batch_size=settings.batch_size)
+        except TextCNNError as error:
+            logger.critical("cannot start: %s", error)
+            raise
         app.state.model_version = artifact.fingerprint(settings.model_dir)
+        app.state.gate = ModelGate(settings.concurrency, settings.queue_size, settings.request_timeout_s)
+        metrics.model.info({"name": app.state.predictor.info.name, "version": app.state.model_version})
         logger.info("serving %s from %s", app.state.predictor.info.name, settings.model_dir)
         yield
+        logger.info("shutting down: finishing the requests admitted to the model")
+        app.state.gate.close()
 
     app = FastAPIOffline(
         title="textcnn",
@@ -76,13 +102,48 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         lifespan=lifespan,
         description="Document classification and extractive summarization with a multi-task Kim CNN.",
     )
+
+    def gate_state(attribute: str) -> float:
+        gate = getattr(app.state, "gate", None)
+        return float(getattr(gate, attribute)) if gate is not None else 0.0
+
+    def route_of(scope: Scope) -> str:
+        for route in app.router.routes:
+            if route.matches(scope)[0] != Match.NONE:
+                return str(getattr(route, "path", "other"))
+        return "unmatched"
+
+    metrics = Metrics(queue_depth=lambda: gate_state("waiting"), in_flight=lambda: gate_state("admitted"))
+    # Added innermost first: the body limit runs inside CORS, and every answer (413s included) passes
+    # through the request id and metrics.
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
+    if settings.origins():
+        app.add_middleware(
+            CORSMiddleware,
+            allow_origins=settings.origins(),
+            allow_methods=["GET", "POST"],
+            allow_headers=["Authorization", "Content-Type", "X-API-Key", "X-Request-ID"],
+            expose_headers=["Retry-After", "X-Request-ID"],
+        )
+    app.add_middleware(Observability, metrics=metrics, route_of=route_of)
+    app.add_middleware(QuietStartupFailure)
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
+
+    protected = [Depends(auth.require_api_key)] if auth.enabled(settings) else []
+    auth_errors = (401,) if protected else ()
+    predict_errors = _responses(*auth_errors, 400, 413, 422, 503, 504)
 
     @app.exception_handler(TextCNNError)
     async def library_error(request: Request, error: TextCNNError) -> JSONResponse:
         status = next((code for kind, code in STATUS_FOR_ERROR.items() if isinstance(error, kind)), 400)
-        return JSONResponse({"detail": str(error)}, status_code=status)
+        headers = {}
+        if status == 503:
+            headers["Retry-After"] = str(settings.retry_after_s)
+        elif status == 401:
+            headers["WWW-Authenticate"] = "Bearer"
+        if status >= 500:
+            logger.warning("answered %d: %s", status, error)
+        return JSONResponse({"detail": str(error)}, status_code=status, headers=headers)
 
     @app.exception_handler(RequestValidationError)
     async def invalid_body(request: Request, error: RequestValidationError) -> JSONResponse:
@@ -96,7 +157,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         served: Predictor = request.app.state.predictor
         return served
 
-    def checked(request: schemas.Documents) -> list[str]:
+    def checked(request: schemas.Documents, route: str) -> list[str]:
+        """The documents, within the count and length limits (cheap: checked before the queue)."""
         texts = request.as_list()
         if len(texts) > settings.max_documents:
             raise TooLarge(f"{len(texts)} documents exceed the limit of {settings.max_documents} per request")
@@ -105,7 +167,22 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                 raise TooLarge(
                     f"document {i} has {len(text)} characters, over the limit of {settings.max_characters}"
                 )
+        metrics.documents.labels(route).observe(len(texts))
+        if settings.log_texts:
+            logger.info("documents: %s", json.dumps(texts, ensure_ascii=False))
         return texts
+
+    def check_sentences(texts: Sequence[str]) -> None:
+        """The sentence limit; splitting costs real time, so this runs on a model thread."""
+        limit = settings.max_sentences_per_document
+        for i, text in enumerate(texts):
+            count = len(split_sentences(text))
+            if count > limit:
+                raise TooLarge(f"document {i} has {count} sentences, over the limit of {limit}")
+
+    def gate(request: Request) -> ModelGate:
+        running: ModelGate = request.app.state.gate
+        return running
 
     @app.get("/", include_in_schema=False)
     def demo() -> FileResponse:
@@ -129,7 +206,19 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             return JSONResponse({"status": "loading"}, status_code=503)
         return schemas.Status(status="ready")
 
-    @app.get("/v1/model", response_model=schemas.ModelResponse, tags=["operations"])
+    @app.get("/metrics", include_in_schema=False)
+    def prometheus_metrics() -> Response:
+        """Prometheus metrics: requests by route and status, latencies, batch sizes, queue depth, model."""
+        body, content_type = metrics.render()
+        return Response(body, media_type=content_type)
+
+    @app.get(
+        "/v1/model",
+        response_model=schemas.ModelResponse,
+        tags=["operations"],
+        dependencies=protected,
+        responses=_responses(*auth_errors),
+    )
     def model_info(request: Request) -> schemas.ModelResponse:
         """The served model: name, version (weights fingerprint), labels, tasks and metrics."""
         served = predictor(request)
@@ -149,10 +238,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         "/classify",
         response_model=schemas.ClassifyResponse,
         response_model_exclude_none=True,
-        responses=ERRORS,
+        responses=predict_errors,
         tags=["predict"],
+        dependencies=protected,
     )
-    def classify(
+    async def classify(
         body: Annotated[schemas.ClassifyRequest, Body(openapi_examples=schemas.CLASSIFY_EXAMPLES)],
         request: Request,
     ) -> schemas.ClassifyResponse:
@@ -164,26 +254,32 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         logit is the bias plus weight x feature summed over the features.
         """
         served = predictor(request)
-        texts = checked(body)
-        results = served.classify(texts, top_k=body.top_k)
-        explanations: Sequence[ClassExplanation | None] = [None] * len(texts)
-        if body.explain:
-            explanations = explain_classification(
-                served, texts, label=body.explain_label, top_n=body.top_ngrams
+        texts = checked(body, "/classify")
+
+        def work() -> schemas.ClassifyResponse:
+            check_sentences(texts)
+            results = served.classify(texts, top_k=body.top_k)
+            explanations: Sequence[ClassExplanation | None] = [None] * len(texts)
+            if body.explain:
+                explanations = explain_classification(
+                    served, texts, label=body.explain_label, top_n=body.top_ngrams
+                )
+            return schemas.ClassifyResponse(
+                model=served.info.name,
+                results=[_classification(r, e) for r, e in zip(results, explanations, strict=True)],
             )
-        return schemas.ClassifyResponse(
-            model=served.info.name,
-            results=[_classification(r, e) for r, e in zip(results, explanations, strict=True)],
-        )
+
+        return await gate(request).run(work)
 
     @app.post(
         "/summarize",
         response_model=schemas.SummarizeResponse,
         response_model_exclude_none=True,
-        responses=ERRORS,
+        responses=predict_errors,
         tags=["predict"],
+        dependencies=protected,
     )
-    def summarize(
+    async def summarize(
         body: Annotated[schemas.SummarizeRequest, Body(openapi_examples=schemas.SUMMARIZE_EXAMPLES)],
         request: Request,
     ) -> schemas.SummarizeResponse:
@@ -194,20 +290,25 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         units are fixed), and the sentence's own n-grams behind the content part.
         """
         served = predictor(request)
-        texts = checked(body)
-        results = served.summarize(
-            texts,
-            max_sentences=body.max_sentences,
-            ratio=body.ratio,
-            max_words=body.max_words,
-        )
-        explanations: Sequence[Sequence[SentenceExplanation] | None] = [None] * len(texts)
-        if body.explain:
-            explanations = explain_sentences(served, texts, top_n=body.top_ngrams)
-        return schemas.SummarizeResponse(
-            model=served.info.name,
-            results=[_summary(r, e) for r, e in zip(results, explanations, strict=True)],
-        )
+        texts = checked(body, "/summarize")
+
+        def work() -> schemas.SummarizeResponse:
+            check_sentences(texts)
+            results = served.summarize(
+                texts,
+                max_sentences=body.max_sentences,
+                ratio=body.ratio,
+                max_words=body.max_words,
+            )
+            explanations: Sequence[Sequence[SentenceExplanation] | None] = [None] * len(texts)
+            if body.explain:
+                explanations = explain_sentences(served, texts, top_n=body.top_ngrams)
+            return schemas.SummarizeResponse(
+                model=served.info.name,
+                results=[_summary(r, e) for r, e in zip(results, explanations, strict=True)],
+            )
+
+        return await gate(request).run(work)
 
     return app
 

@@ -1,8 +1,9 @@
 """Serving configuration, read from TEXTCNN_* environment variables. It never changes the model."""
 
 from pathlib import Path
+from typing import Literal
 
-from pydantic import Field
+from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from textcnn.predict import DEFAULT_MODEL_DIR
@@ -20,3 +21,19 @@ class Settings(BaseSettings):
     max_body_bytes: int = Field(5_000_000, ge=1, description="larger request bodies get 413")
     max_documents: int = Field(64, ge=1, description="documents per request")
     max_characters: int = Field(100_000, ge=1, description="characters per document")
+    max_sentences_per_document: int = Field(5_000, ge=1, description="sentences per document")
+    concurrency: int = Field(1, ge=1, description="requests the model works on at once, per worker")
+    queue_size: int = Field(64, ge=0, description="requests waiting for the model; beyond them 503")
+    request_timeout_s: float = Field(30.0, gt=0, description="queue wait + model time before 503/504")
+    retry_after_s: int = Field(1, ge=0, description="the Retry-After header of a 503")
+    api_keys: SecretStr | None = Field(None, description="comma-separated keys; any key turns auth on")
+    api_keys_file: Path | None = Field(None, description="a file of keys, one a line (# comments)")
+    cors_origins: str = Field("", description="comma-separated origins allowed by CORS; none by default")
+    log_format: Literal["json", "text"] = Field("json", description="log lines as JSON or plain text")
+    log_level: str = Field("INFO", description="root log level")
+    log_texts: bool = Field(False, description="debug only: log the submitted document texts")
+    shutdown_timeout_s: int = Field(30, ge=1, description="drain in-flight requests on SIGTERM")
+
+    def origins(self) -> list[str]:
+        """The configured CORS origins; empty means CORS stays off."""
+        return [o.strip() for o in self.cors_origins.split(",") if o.strip()]

@@ -1,0 +1,85 @@
+"""A bounded gate in front of the model: a few requests run, a bounded queue waits, the rest get 503.
+
+Model work runs on the gate's own threads (as many as `concurrency`); the executor's queue is the
+waiting line. A request is admitted only while fewer than `concurrency + queue_size` are admitted,
+so memory and latency stay bounded under any load. Each request has one deadline: if it is still
+waiting when the deadline passes it leaves the queue (503); if the model is still working on it, it
+is answered 504 and its slot stays taken until the work ends, so the gate never overcommits.
+"""
+
+import asyncio
+import contextvars
+import threading
+from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
+from typing import Any, TypeVar
+
+from textcnn.errors import TextCNNError
+
+T = TypeVar("T")
+
+
+class Overloaded(TextCNNError):
+    """No room in the queue, or the wait in it ran past the request timeout: retry later (503)."""
+
+
+class TimedOut(TextCNNError):
+    """The model did not finish the request within the request timeout (504)."""
+
+
+class ModelGate:
+    """Admits at most `concurrency + queue_size` requests; runs `concurrency` of them at once."""
+
+    def __init__(self, concurrency: int, queue_size: int, timeout_s: float) -> None:
+        self.concurrency = concurrency
+        self.capacity = concurrency + queue_size
+        self.timeout_s = timeout_s
+        self._executor = ThreadPoolExecutor(max_workers=concurrency, thread_name_prefix="model")
+        self._lock = threading.Lock()
+        self._admitted = 0
+
+    @property
+    def admitted(self) -> int:
+        """Requests running or waiting."""
+        return self._admitted
+
+    @property
+    def waiting(self) -> int:
+        """Requests in the queue, not yet running: the queue depth."""
+        return max(0, self._admitted - self.concurrency)
+
+    async def run(self, work: Callable[[], T]) -> T:
+        """Run `work` on a model thread within the deadline; raises Overloaded or TimedOut."""
+        with self._lock:
+            if self._admitted >= self.capacity:
+                raise Overloaded(
+                    f"server busy: {self.capacity} requests already running or queued "
+                    f"(concurrency {self.concurrency}, queue {self.capacity - self.concurrency}); retry later"
+                )
+            self._admitted += 1
+        # The request's context (its request id for the logs) goes with it onto the model thread.
+        future = self._executor.submit(contextvars.copy_context().run, work)
+        future.add_done_callback(self._release)
+        waiting = asyncio.wrap_future(future)
+        done, _ = await asyncio.wait({waiting}, timeout=self.timeout_s)  # leaves the work running
+        if done:
+            return waiting.result()
+        # Nobody will read this answer; fetching it when it comes keeps asyncio from warning.
+        waiting.add_done_callback(lambda f: f.cancelled() or f.exception())
+        if future.cancel():
+            raise Overloaded(
+                f"server busy: the request waited {self.timeout_s:g} s in the queue without "
+                "reaching the model; retry later"
+            )
+        raise TimedOut(
+            f"the model did not finish within the request timeout of {self.timeout_s:g} s; "
+            "send fewer or shorter documents"
+        )
+
+    def _release(self, _: Future[Any]) -> None:
+        with self._lock:
+            self._admitted -= 1
+
+    def close(self) -> None:
+        """Finish the admitted work (drain) and stop the threads."""
+        self._executor.shutdown(wait=True)

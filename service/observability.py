@@ -1,0 +1,159 @@
+"""Request ids, JSON logs and Prometheus metrics for every HTTP request.
+
+Each request gets an id (a sane incoming `X-Request-ID`, or a new one) that is echoed in the
+response header and added to every log line written while the request is handled. One access log
+line and one set of metrics per request record the method, the route (its template, so that random
+paths cannot grow the metrics), the status and the time taken. Document text is never logged here.
+"""
+
+import json
+import logging
+import re
+import time
+import uuid
+from collections.abc import Callable
+from contextvars import ContextVar
+
+from prometheus_client import (
+    CONTENT_TYPE_LATEST,
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    Histogram,
+    Info,
+    generate_latest,
+)
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from service.settings import Settings
+
+REQUEST_ID: ContextVar[str] = ContextVar("request_id", default="-")
+_SANE_ID = re.compile(r"[A-Za-z0-9._:-]{1,128}")
+access_log = logging.getLogger("service.access")
+
+_FIELDS = ("method", "path", "route", "status", "duration_ms")
+
+
+class RequestIdFilter(logging.Filter):
+    """Stamps every record with the current request id ("-" outside a request)."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        record.request_id = REQUEST_ID.get()
+        return True
+
+
+class JsonFormatter(logging.Formatter):
+    """One JSON object per line: time, level, logger, message, request id and access fields."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        entry: dict[str, object] = {
+            "time": self.formatTime(record),
+            "level": record.levelname,
+            "logger": record.name,
+            "message": record.getMessage(),
+            "request_id": getattr(record, "request_id", "-"),
+        }
+        entry.update({k: getattr(record, k) for k in _FIELDS if hasattr(record, k)})
+        if record.exc_info:
+            entry["exception"] = self.formatException(record.exc_info)
+        return json.dumps(entry, ensure_ascii=False)
+
+
+def configure_logging(settings: Settings) -> None:
+    """Send every logger (uvicorn's too) to stderr in the configured format, with request ids."""
+    handler = logging.StreamHandler()
+    handler.addFilter(RequestIdFilter())
+    handler.setFormatter(
+        JsonFormatter()
+        if settings.log_format == "json"
+        else logging.Formatter("%(asctime)s %(levelname)s %(name)s [%(request_id)s] %(message)s")
+    )
+    root = logging.getLogger()
+    root.handlers = [handler]
+    root.setLevel(settings.log_level.upper())
+
+
+class Metrics:
+    """The app's own Prometheus registry (one per app, so tests can build many apps)."""
+
+    def __init__(self, queue_depth: Callable[[], float], in_flight: Callable[[], float]) -> None:
+        self.registry = CollectorRegistry()
+        self.requests = Counter(
+            "textcnn_requests",
+            "HTTP requests answered",
+            ["method", "route", "status"],
+            registry=self.registry,
+        )
+        self.latency = Histogram(
+            "textcnn_request_duration_seconds",
+            "time from request to the end of the response",
+            ["method", "route"],
+            buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60),
+            registry=self.registry,
+        )
+        self.documents = Histogram(
+            "textcnn_batch_documents",
+            "documents per predict request",
+            ["route"],
+            buckets=(1, 2, 4, 8, 16, 32, 64, 128, 256),
+            registry=self.registry,
+        )
+        Gauge("textcnn_queue_depth", "requests waiting for the model", registry=self.registry).set_function(
+            queue_depth
+        )
+        Gauge(
+            "textcnn_model_in_flight", "requests running or waiting in the model gate", registry=self.registry
+        ).set_function(in_flight)
+        self.model = Info("textcnn_model", "the served model", registry=self.registry)
+
+    def render(self) -> tuple[bytes, str]:
+        """The exposition text and its content type."""
+        return generate_latest(self.registry), CONTENT_TYPE_LATEST
+
+
+class Observability:
+    """ASGI middleware: request id in and out, one access log line and the request metrics."""
+
+    def __init__(self, app: ASGIApp, metrics: Metrics, route_of: Callable[[Scope], str]) -> None:
+        self.app = app
+        self.metrics = metrics
+        self.route_of = route_of
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        incoming = dict(scope["headers"]).get(b"x-request-id", b"").decode("latin-1")
+        request_id = incoming if _SANE_ID.fullmatch(incoming) else uuid.uuid4().hex
+        token = REQUEST_ID.set(request_id)
+        method, route = scope["method"], self.route_of(scope)
+        status = 500  # what the client sees if the app fails before it answers
+        start = time.perf_counter()
+
+        async def send_with_id(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+                message["headers"] = [*message.get("headers", []), (b"x-request-id", request_id.encode())]
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_with_id)
+        finally:
+            elapsed = time.perf_counter() - start
+            self.metrics.requests.labels(method, route, str(status)).inc()
+            self.metrics.latency.labels(method, route).observe(elapsed)
+            access_log.info(
+                "%s %s %d",
+                method,
+                scope["path"],
+                status,
+                extra={
+                    "method": method,
+                    "path": scope["path"],
+                    "route": route,
+                    "status": status,
+                    "duration_ms": round(elapsed * 1000, 2),
+                },
+            )
+            REQUEST_ID.reset(token)
