@@ -1,0 +1,81 @@
+"""Start-up: a tampered, incomplete or newer model directory stops `textcnn-serve` with one line and a
+non-zero exit status (no traceback); `/ready` says 503 until the model is loaded."""
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+from fastapi.testclient import TestClient
+
+from service.app import create_app
+from service.settings import Settings
+
+
+def flip_a_weight_byte(model: Path) -> None:
+    weights = model / "model.safetensors"
+    data = bytearray(weights.read_bytes())
+    data[len(data) // 2] ^= 0x01
+    weights.write_bytes(bytes(data))
+
+
+def remove_the_vocabulary(model: Path) -> None:
+    (model / "vocab.json").unlink()
+
+
+def claim_a_newer_format(model: Path) -> None:
+    manifest = json.loads((model / "manifest.json").read_text())
+    (model / "manifest.json").write_text(json.dumps({**manifest, "format_version": 2}))
+
+
+def serve(**env: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "service"],
+        env={**os.environ, "TEXTCNN_PORT": "0", **env},
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(
+    ("damage", "reason"),
+    [
+        (flip_a_weight_byte, "model.safetensors does not match its sha256 in manifest.json"),
+        (remove_the_vocabulary, "vocab.json is missing; copy the whole model directory again"),
+        (claim_a_newer_format, "format version 2 is not supported by this textcnn (reads version 1)"),
+    ],
+)
+def test_a_bad_model_directory_stops_start_up_with_one_line(
+    bbc_model_dir: Path, tmp_path: Path, damage: Callable[[Path], None], reason: str
+) -> None:
+    model = tmp_path / "model"
+    shutil.copytree(bbc_model_dir, model)
+    damage(model)
+    result = serve(TEXTCNN_MODEL_DIR=str(model), TEXTCNN_LOG_FORMAT="text")
+    assert result.returncode != 0
+    assert "Traceback" not in result.stderr
+    [line] = [line for line in result.stderr.splitlines() if "cannot start" in line]
+    assert reason in line
+
+
+@pytest.mark.slow
+def test_a_bad_setting_stops_start_up_with_one_line() -> None:
+    result = serve(TEXTCNN_QUEUE_SIZE="lots")
+    assert result.returncode == 2
+    assert result.stderr.strip().splitlines() == [
+        "CRITICAL cannot start: TEXTCNN_QUEUE_SIZE: Input should be a valid integer, unable to parse "
+        "string as an integer"
+    ]
+
+
+def test_not_ready_until_the_model_is_loaded(bbc_model_dir: Path) -> None:
+    app = create_app(Settings(model_dir=bbc_model_dir))
+    assert TestClient(app).get("/ready").status_code == 503  # no lifespan: nothing loaded yet
+    with TestClient(app) as client:
+        assert client.get("/ready").json() == {"status": "ready"}
