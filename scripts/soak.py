@@ -30,6 +30,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+from prometheus_client.parser import text_string_to_metric_families
 
 ROOT = Path(__file__).resolve().parents[1]
 ARTICLES = ROOT / "data" / "bbc_news_summary" / "test.jsonl"
@@ -227,6 +228,28 @@ async def soak(args: argparse.Namespace, base: str, pid: int) -> dict[str, Any]:
     }
 
 
+def server_latency(base: str) -> dict[str, Any]:
+    """Server-side time per POST answer by status, from the server's own histogram (/metrics): the
+    upper bucket bounds under which half and 99% of the answers fell, without the client's delays."""
+    text = httpx.get(f"{base}/metrics").text
+    buckets: dict[str, list[tuple[float, float]]] = {}
+    for family in text_string_to_metric_families(text):
+        for sample in family.samples:
+            if sample.name == "textcnn_request_duration_seconds_bucket" and sample.labels["method"] == "POST":
+                key = f"{sample.labels['route']} {sample.labels['status']}"
+                buckets.setdefault(key, []).append((float(sample.labels["le"]), sample.value))
+    result = {}
+    for key, counts in sorted(buckets.items()):
+        counts.sort()
+        total = counts[-1][1]
+
+        def bound(q: float, counts: list[tuple[float, float]] = counts, total: float = total) -> float:
+            return next(le for le, n in counts if n >= q * total) * 1000
+
+        result[key] = {"count": int(total), "p50_ms_at_most": bound(0.5), "p99_ms_at_most": bound(0.99)}
+    return result
+
+
 def machine() -> dict[str, Any]:
     model = next(
         (
@@ -287,6 +310,7 @@ def main() -> None:
                 args.duration,
             )
             result = asyncio.run(soak(args, base, server.pid))
+            result["server_side_latency"] = server_latency(base)
         finally:
             server.send_signal(signal.SIGTERM)
             try:

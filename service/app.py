@@ -9,6 +9,7 @@ API key when keys are configured (service/auth.py).
 import json
 import logging
 import os
+import sys
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -82,6 +83,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         torch.set_num_threads(settings.torch_threads or max(1, (os.cpu_count() or 1) // settings.workers))
+        # The event loop shares the GIL with the model thread. At Python's default 5 ms switch interval
+        # every loop turn can wait 5 ms behind pure-Python model work (splitting, tokenizing), so quick
+        # answers (503s, health checks) queue behind the model; 0.5 ms halved their latency under
+        # overload (RELIABILITY.md).
+        sys.setswitchinterval(0.0005)
         try:
             app.state.api_keys = auth.load_keys(settings)
             app.state.predictor = Predictor.load(settings.model_dir, batch_size=settings.batch_size)

@@ -87,8 +87,8 @@ class Metrics:
         self.latency = Histogram(
             "textcnn_request_duration_seconds",
             "time from request to the end of the response",
-            ["method", "route"],
-            buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60),
+            ["method", "route", "status"],
+            buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60),
             registry=self.registry,
         )
         self.documents = Histogram(
@@ -142,7 +142,7 @@ class Observability:
         finally:
             elapsed = time.perf_counter() - start
             self.metrics.requests.labels(method, route, str(status)).inc()
-            self.metrics.latency.labels(method, route).observe(elapsed)
+            self.metrics.latency.labels(method, route, str(status)).observe(elapsed)
             access_log.info(
                 "%s %s %d",
                 method,

@@ -9,6 +9,8 @@ from pathlib import Path
 
 import pytest
 from fastapi.testclient import TestClient
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from service.app import create_app
 from service.settings import Settings
@@ -68,6 +70,22 @@ def test_odd_texts_are_ordinary_inputs(client: TestClient, path: str, text: str)
             assert text[sentence["start"] : sentence["end"]] == sentence["text"]
     else:
         assert result["label"] in result["scores"]
+
+
+# Any Unicode text but lone surrogates (JSON can carry them; they get a 422, tested in test_api.py).
+any_text = st.text(st.characters(exclude_categories=("Cs",)), max_size=300)
+
+
+@given(text=any_text, limit=st.integers(1, 5))
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+def test_any_text_gets_an_ordered_summary_within_its_bound(client: TestClient, text: str, limit: int) -> None:
+    response = client.post("/summarize", json={"text": text, "max_sentences": limit})
+    assert response.status_code == 200
+    sentences = response.json()["results"][0]["sentences"]
+    assert len(sentences) <= limit
+    assert [s["index"] for s in sentences] == sorted({s["index"] for s in sentences})
+    for sentence in sentences:
+        assert text[sentence["start"] : sentence["end"]] == sentence["text"]
 
 
 @pytest.mark.parametrize("path", ROUTES)
