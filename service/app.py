@@ -88,8 +88,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         # answers (503s, health checks) queue behind the model; 0.5 ms halved their latency under
         # overload (RELIABILITY.md).
         sys.setswitchinterval(0.0005)
-        # oneDNN caches a compiled kernel per input shape, 1024 by default; documents come in endless
-        # shapes, so the default cache grew RSS by 12% over a 5-minute soak. 16 kept it flat (+2%).
+        # oneDNN caches a compiled kernel per input shape, 1024 by default, and documents come in
+        # endless shapes: 16 took ~150 MB off the server's RSS in the 5-minute soak (RELIABILITY.md).
         # Read when the first kernel is built, i.e. after this; an operator's own value wins.
         os.environ.setdefault("ONEDNN_PRIMITIVE_CACHE_CAPACITY", "16")
         try:
