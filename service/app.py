@@ -124,6 +124,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             served.scorer = batcher.scores
         else:
             served.scorer = metrics.observed(served.scores)
+        app.state.batcher = batcher
         metrics.model.info({"name": served.info.name, "version": app.state.model_version})
         logger.info("serving %s from %s", served.info.name, settings.model_dir)
         yield

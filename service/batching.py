@@ -58,6 +58,11 @@ class MicroBatcher:
         self._thread = threading.Thread(target=self._serve, name="forward", daemon=True)
         self._thread.start()
 
+    @property
+    def waiting(self) -> int:
+        """Requests waiting for a forward pass."""
+        return len(self._waiting)
+
     def scores(self, documents: Sequence[Document]) -> list[Scores]:
         """One Scores per document, from a forward pass shared with other requests. Blocks."""
         if not documents:
