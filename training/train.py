@@ -19,7 +19,7 @@ import sys
 import time
 from collections import Counter
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import MISSING, asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
@@ -147,15 +147,11 @@ def _launcher() -> str:
 
 def _field_types() -> dict[str, type]:
     """TrainConfig field -> the type a flag or config value must have."""
-    optional = {"max_steps": int, "threads": int, "lr": float}
-    return {
-        f.name: list
-        if f.name == "filter_widths"
-        else type(f.default)
-        if f.default is not None
-        else optional.get(f.name, str)
-        for f in fields(TrainConfig)
-    }
+    types: dict[str, type] = {"filter_widths": list, "max_steps": int, "threads": int, "lr": float}
+    for f in fields(TrainConfig):
+        if f.name not in types:
+            types[f.name] = str if f.default is None or f.default is MISSING else type(f.default)
+    return types
 
 
 def parse_args(argv: Sequence[str]) -> TrainConfig:
