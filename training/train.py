@@ -112,13 +112,9 @@ def main(argv: Sequence[str] | None = None) -> None:
     args = sys.argv[1:] if argv is None else list(argv)
     config = parse_args(args)
     main_rank = int(os.environ.get("RANK", "0")) == 0  # torchrun: only rank 0 talks
+    level = logging.WARNING if config.quiet else logging.INFO
     logging.basicConfig(
-        level=logging.INFO
-        if main_rank and not config.quiet
-        else logging.WARNING
-        if main_rank
-        else logging.ERROR,
-        format="%(asctime)s %(levelname)s %(message)s",
+        level=level if main_rank else logging.ERROR, format="%(asctime)s %(levelname)s %(message)s"
     )
     logging.getLogger("gensim").setLevel(logging.WARNING)
     command = _launcher() + shlex.join(args)
@@ -127,12 +123,18 @@ def main(argv: Sequence[str] | None = None) -> None:
             out = train(config, command=command)
     except TextCNNError as error:
         raise SystemExit(f"error: {error}") from None
-    except Interrupted as stop:
-        resume = command if config.resume else command + " --resume"
-        sys.stderr.write(f"{stop}; checkpoint saved to {stop.checkpoint}\nresume with:\n    {resume}\n")
-        raise SystemExit(130) from None
-    except KeyboardInterrupt:
-        sys.stderr.write("interrupted before training began; nothing was saved\n")
+    except (Interrupted, KeyboardInterrupt) as stop:  # KeyboardInterrupt: a second Ctrl-C, or before training
+        saved = checkpoint.path(config.out)
+        if main_rank:
+            resume = command if config.resume else command + " --resume"
+            if isinstance(stop, Interrupted):
+                sys.stderr.write(f"{stop}; checkpoint saved to {saved}\nresume with:\n    {resume}\n")
+            elif saved.is_file():
+                sys.stderr.write(
+                    f"interrupted; the last epoch's checkpoint is {saved}\nresume with:\n    {resume}\n"
+                )
+            else:
+                sys.stderr.write("interrupted before the first checkpoint; nothing to resume\n")
         raise SystemExit(130) from None
     if main_rank and not config.quiet:
         print(report.summary_table(artifact.read_extra(out, "metrics.json"), out))
