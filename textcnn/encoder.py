@@ -73,14 +73,17 @@ class KimEncoder(nn.Module):
         shortfall = max(self.filter_widths) - token_ids.shape[1]
         if shortfall > 0:
             token_ids = F.pad(token_ids, (0, shortfall), value=PAD_ID)
-        x = self.embed(token_ids).transpose(1, 2)  # (n, embedding_dim, time)
+        # Contiguous once: each convolution would otherwise copy the transposed view for itself.
+        x = self.embed(token_ids).transpose(1, 2).contiguous()  # (n, embedding_dim, time)
         masked = []
         for width, conv in zip(self.filter_widths, self.convs, strict=True):
             responses = conv(x)  # (n, num_filters, time - width + 1)
             starts = torch.arange(responses.shape[2], device=responses.device)
             last_start = (lengths - width).clamp(min=0)  # (n,): windows may start up to here
             invalid = starts[None, :] > last_start[:, None]  # (n, positions)
-            masked.append(responses.masked_fill(invalid[:, None, :], float("-inf")))
+            # In place: the responses are this call's own tensor, and the convolution's gradient
+            # needs its input, not its output.
+            masked.append(responses.masked_fill_(invalid[:, None, :], float("-inf")))
         return masked
 
     def _features(self, pooled: list[torch.Tensor], lengths: torch.Tensor) -> torch.Tensor:

@@ -1,0 +1,439 @@
+"""Serving speed on this machine, as JSON: the model's own limit, the library, HTTP, and peers.
+
+    python -m scripts.serving_benchmark --out runs/serving_benchmark.json
+
+Every figure is the median of `--repeats` runs over the BBC News test articles (221 of them):
+
+- peak: GFLOP/s of a large float32 matmul with the worker's torch threads, the machine's limit;
+- model: FLOPs per document (counted by torch) and docs/s of forward passes over pre-collated
+  batches, with the GFLOP/s this achieves; bf16 autocast beside float32 (labels, selected
+  sentences and the largest score difference on all test articles);
+- library: batch classification and summarization docs/s through `Predictor` (splitting included),
+  where the time of one ~400-word article goes (split / tokenize / collate / forward / decode /
+  serialize), and sumy TextRank and LexRank per article (splitting included);
+- http: `python -m service` on 127.0.0.1, with micro-batching on and off, `/classify` and
+  `/summarize` (one article per request) at each concurrency for `--duration` seconds: requests/s and
+  p50/p95/p99 latency, and the mean documents per forward pass from the server's metrics; `/summarize`
+  of the ~400-word article at concurrency 1; then the worker's RSS over `--rss-duration` seconds.
+
+The load generator is a small keep-alive HTTP/1.1 client on asyncio streams in this process, so it
+takes little CPU from the server it shares the cores with. Nothing leaves the machine.
+"""
+
+import argparse
+import asyncio
+import json
+import logging
+import os
+import signal
+import statistics
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch.utils.flop_counter import FlopCounterMode
+
+from scripts.soak import ARTICLES, ROOT, free_port, machine, rss_mb, wait_ready
+from service import schemas
+from service.cpu import torch_threads
+from textcnn.features import collate
+from textcnn.predict import DEFAULT_MODEL_DIR, Predictor, bf16_supported
+from textcnn.sentences import split_sentences
+from textcnn.tokenize import tokenize
+from training.baselines import lexrank, textrank
+
+logger = logging.getLogger("serving_benchmark")
+
+
+def timed(work: Callable[[], object], repeats: int) -> float:
+    """Median seconds of `repeats` runs of `work`, after one warm-up run."""
+    work()
+    seconds = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        work()
+        seconds.append(time.perf_counter() - start)
+    return statistics.median(seconds)
+
+
+def peak_gflops(repeats: int, size: int = 2048) -> float:
+    """float32 GFLOP/s of a size x size matmul: what the cores can do at best."""
+    a, b = torch.randn(size, size), torch.randn(size, size)
+    return 2 * size**3 / timed(lambda: torch.mm(a, b), repeats * 3) / 1e9
+
+
+def model_only(predictor: Predictor, texts: Sequence[str], repeats: int, peak: float) -> dict[str, Any]:
+    """Forward passes alone, over batches collated beforehand (the server's limit)."""
+    documents = predictor.prepare(texts)
+    size = predictor.batch_size
+    batches = [collate(documents[i : i + size]) for i in range(0, len(documents), size)]
+    counter = FlopCounterMode(display=False)
+    with torch.inference_mode(), counter:
+        for batch in batches:
+            predictor.model(batch)
+    flops = counter.get_total_flops() / len(texts)
+
+    def forward_all(bf16: bool) -> None:
+        with torch.inference_mode(), torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
+            for batch in batches:
+                predictor.model(batch)
+
+    seconds = timed(lambda: forward_all(False), repeats)
+    docs_per_s = len(texts) / seconds
+    return {
+        "batch_size": size,
+        "flops_per_document": flops,
+        "docs_per_s": round(docs_per_s, 1),
+        "gflops_per_s": round(flops * docs_per_s / 1e9, 2),
+        "share_of_peak": round(flops * docs_per_s / 1e9 / peak, 3),
+    }
+
+
+def bf16_agreement(model_dir: Path, texts: Sequence[str], repeats: int) -> dict[str, Any]:
+    """bf16 autocast against float32 on every article: same labels? same sentences? largest gap?"""
+    fp32 = Predictor.load(model_dir)
+    bf16 = Predictor.load(model_dir, bf16=True)
+    a_scores, b_scores = fp32.scores(fp32.prepare(texts)), bf16.scores(bf16.prepare(texts))
+    gaps = [
+        abs(x - y)
+        for a, b in zip(a_scores, b_scores, strict=True)
+        for x, y in zip(
+            (a.class_probs or ()) + (a.sentence_probs or ()),
+            (b.class_probs or ()) + (b.sentence_probs or ()),
+            strict=True,
+        )
+    ]
+    labels = sum(a.label == b.label for a, b in zip(fp32.classify(texts), bf16.classify(texts), strict=True))
+    same = sum(
+        [s.index for s in a.sentences] == [s.index for s in b.sentences]
+        for a, b in zip(fp32.summarize(texts), bf16.summarize(texts), strict=True)
+    )
+    return {
+        "native_bf16": bf16_supported(),
+        "articles": len(texts),
+        "same_label": labels,
+        "same_summary_sentences": same,
+        "max_probability_gap": round(max(gaps), 5),
+        "fp32_classify_docs_per_s": round(len(texts) / timed(lambda: fp32.classify(texts), repeats), 1),
+        "bf16_classify_docs_per_s": round(len(texts) / timed(lambda: bf16.classify(texts), repeats), 1),
+    }
+
+
+def library(predictor: Predictor, texts: Sequence[str], repeats: int) -> dict[str, Any]:
+    """Batch calls through the library, splitting and tokenizing included, and sumy beside them."""
+    n = len(texts)
+    classify_s = timed(lambda: predictor.classify(texts), repeats)
+    summarize_s = timed(lambda: predictor.summarize(texts), repeats)
+
+    def per_article(extract: Callable[[Sequence[str], int], list[int]]) -> float:
+        def run() -> None:
+            for text in texts:
+                extract([text[s.start : s.end] for s in split_sentences(text)], 3)
+
+        return timed(run, repeats) / n
+
+    def one_by_one() -> None:
+        for text in texts:
+            predictor.summarize([text])
+
+    return {
+        "classify_docs_per_s": round(n / classify_s, 1),
+        "summarize_docs_per_s": round(n / summarize_s, 1),
+        "summarize_ms_per_article_batched": round(1000 * summarize_s / n, 2),
+        "summarize_ms_per_article_one_by_one": round(1000 * timed(one_by_one, repeats) / n, 2),
+        "textrank_ms_per_article": round(1000 * per_article(textrank), 2),
+        "lexrank_ms_per_article": round(1000 * per_article(lexrank), 2),
+    }
+
+
+def breakdown(predictor: Predictor, texts: Sequence[str], repeats: int) -> dict[str, Any]:
+    """Milliseconds per document for each stage, for one article alone and for a batch of 32."""
+
+    def stages(chunk: Sequence[str]) -> dict[str, float]:
+        documents = predictor.prepare(chunk)
+        batch = collate(documents)
+
+        def split() -> None:
+            for text in chunk:
+                split_sentences(text)
+
+        def forward() -> None:
+            with torch.inference_mode():
+                predictor.model(batch)
+
+        summaries = predictor.summarize(chunk)
+
+        def serialize() -> None:
+            schemas.SummarizeResponse(
+                model=predictor.info.name,
+                results=[
+                    schemas.SummaryResult(
+                        summary=s.text,
+                        sentences=[
+                            schemas.SentenceResult(
+                                index=x.index, text=x.text, score=x.score, start=x.start, end=x.end
+                            )
+                            for x in s.sentences
+                        ],
+                    )
+                    for s in summaries
+                ],
+            ).model_dump_json(exclude_none=True)
+
+        parts = {
+            "split": timed(split, repeats),
+            "split_tokenize_lookup": timed(lambda: predictor.prepare(chunk), repeats),
+            "collate": timed(lambda: collate(documents), repeats),
+            "forward": timed(forward, repeats),
+            "summarize_total": timed(lambda: predictor.summarize(chunk), repeats),
+            "serialize": timed(serialize, repeats),
+        }
+        parts["tokenize_lookup"] = parts.pop("split_tokenize_lookup") - parts["split"]
+        parts["decode_and_select"] = parts["summarize_total"] - sum(
+            parts[k] for k in ("split", "tokenize_lookup", "collate", "forward")
+        )
+        return {k: round(1000 * v / len(chunk), 3) for k, v in parts.items()}
+
+    tokens = [sum(len(tokenize(t[s.start : s.end])) for s in split_sentences(t)) for t in texts]
+    return {
+        "one_article": stages([article_near(texts, 400)]),
+        "batch_of_32": stages(texts[:32]),
+        "median_tokens": statistics.median(tokens),
+    }
+
+
+def article_near(texts: Sequence[str], words: int) -> str:
+    return min(texts, key=lambda t: abs(len(t.split()) - words))
+
+
+# ---- HTTP ----
+
+
+class Client:
+    """One keep-alive HTTP/1.1 connection that posts JSON bodies and reads whole answers."""
+
+    def __init__(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        self.reader, self.writer = reader, writer
+
+    @classmethod
+    async def open(cls, port: int) -> "Client":
+        return cls(*await asyncio.open_connection("127.0.0.1", port))
+
+    async def post(self, path: str, body: bytes) -> int:
+        head = f"POST {path} HTTP/1.1\r\nhost: 127.0.0.1\r\ncontent-type: application/json\r\n"
+        self.writer.write(f"{head}content-length: {len(body)}\r\n\r\n".encode() + body)
+        lines = (await self.reader.readuntil(b"\r\n\r\n")).decode("latin-1").split("\r\n")
+        length = next(
+            int(line.split(":", 1)[1]) for line in lines if line.lower().startswith("content-length:")
+        )
+        await self.reader.readexactly(length)
+        return int(lines[0].split()[1])
+
+    async def close(self) -> None:
+        self.writer.close()
+        await self.writer.wait_closed()
+
+
+async def load(
+    port: int, path: str, bodies: Sequence[bytes], concurrency: int, seconds: float
+) -> dict[str, Any]:
+    """`concurrency` clients posting `bodies` in turn for `seconds` (after a one-second warm-up)."""
+    clients = [await Client.open(port) for _ in range(concurrency)]
+    latencies: list[float] = []
+    statuses: dict[int, int] = {}
+    start = time.perf_counter()
+    warm, end = start + 1, start + 1 + seconds
+
+    async def run(number: int, client: Client) -> None:
+        i = number
+        while (now := time.perf_counter()) < end:
+            status = await client.post(path, bodies[i % len(bodies)])
+            if now >= warm:
+                latencies.append(time.perf_counter() - now)
+                statuses[status] = statuses.get(status, 0) + 1
+            i += concurrency
+
+    await asyncio.gather(*(run(n, c) for n, c in enumerate(clients)))
+    for client in clients:
+        await client.close()
+    latencies.sort()
+
+    def at(q: float) -> float:
+        return round(1000 * latencies[min(len(latencies) - 1, int(q * len(latencies)))], 2)
+
+    return {
+        "requests_per_s": round(len(latencies) / seconds, 1),
+        "p50_ms": at(0.5),
+        "p95_ms": at(0.95),
+        "p99_ms": at(0.99),
+        "statuses": statuses,
+    }
+
+
+def forward_sizes(port: int) -> tuple[float, float]:
+    """(passes, documents) so far, from the server's metrics."""
+    import httpx  # the load itself goes through Client; this is one request per run
+
+    values: dict[str, float] = {}
+    for line in httpx.get(f"http://127.0.0.1:{port}/metrics").text.splitlines():
+        name, _, value = line.partition(" ")
+        if name in ("textcnn_forward_documents_count", "textcnn_forward_documents_sum"):
+            values[name] = float(value)
+    return values.get("textcnn_forward_documents_count", 0), values.get("textcnn_forward_documents_sum", 0)
+
+
+@contextmanager
+def server(settings: dict[str, str]) -> Iterator[tuple[int, int]]:
+    """`python -m service` on a free loopback port with these TEXTCNN_* settings: (port, pid)."""
+    port = free_port()
+    env = {**os.environ, **settings, "TEXTCNN_HOST": "127.0.0.1", "TEXTCNN_PORT": str(port)}
+    process = subprocess.Popen(
+        [sys.executable, "-m", "service"],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        asyncio.run(wait_ready(f"http://127.0.0.1:{port}", process))
+        yield port, process.pid
+    finally:
+        process.send_signal(signal.SIGTERM)
+        process.wait(timeout=60)
+
+
+def http(args: argparse.Namespace, texts: Sequence[str]) -> dict[str, Any]:
+    bodies = [json.dumps({"text": t}).encode() for t in texts]
+    results: dict[str, Any] = {}
+    for batching in ("on", "off"):
+        settings = {"TEXTCNN_MICRO_BATCHING": "true" if batching == "on" else "false"}
+        with server(settings) as (port, _):
+            for path in ("/classify", "/summarize"):
+                for concurrency in args.concurrency:
+                    runs = []
+                    for _ in range(args.repeats):
+                        passes, documents = forward_sizes(port)
+                        run = asyncio.run(load(port, path, bodies, concurrency, args.duration))
+                        more_passes, more_documents = forward_sizes(port)
+                        run["documents_per_pass"] = round(
+                            (more_documents - documents) / max(1, more_passes - passes), 2
+                        )
+                        runs.append(run)
+                    key = f"{path} c={concurrency} batching={batching}"
+                    results[key] = median_run(runs)
+                    logger.info("%s: %s", key, results[key])
+            if batching == "on":
+                article = json.dumps({"text": article_near(texts, 400)}).encode()
+                runs = [
+                    asyncio.run(load(port, "/summarize", [article], 1, args.duration))
+                    for _ in range(args.repeats)
+                ]
+                results["/summarize ~400 words c=1 batching=on"] = median_run(runs)
+    return results
+
+
+def median_run(runs: Sequence[dict[str, Any]]) -> dict[str, Any]:
+    """Each figure's median over the runs; the statuses of all of them."""
+    statuses: dict[str, int] = {}
+    for run in runs:
+        for status, count in run["statuses"].items():
+            statuses[str(status)] = statuses.get(str(status), 0) + count
+    keys = [k for k in runs[0] if k != "statuses"]
+    return {
+        **{k: statistics.median(r[k] for r in runs) for k in keys},
+        "statuses": statuses,
+        "runs": len(runs),
+    }
+
+
+def memory(args: argparse.Namespace, texts: Sequence[str]) -> dict[str, Any]:
+    """The worker's RSS (default settings) after start, after warm-up and through a steady load."""
+    bodies = [json.dumps({"text": t}).encode() for t in texts]
+    with server({}) as (port, pid):
+        started = rss_mb(pid)
+        samples: list[tuple[float, float]] = []
+
+        async def sample(seconds: float) -> None:
+            begin = time.perf_counter()
+            while time.perf_counter() - begin < seconds:
+                samples.append((round(time.perf_counter() - begin, 1), round(rss_mb(pid), 1)))
+                await asyncio.sleep(5)
+            samples.append((round(time.perf_counter() - begin, 1), round(rss_mb(pid), 1)))
+
+        async def steady() -> list[dict[str, Any]]:
+            return list(
+                await asyncio.gather(
+                    load(port, "/classify", bodies, 16, args.rss_duration),
+                    load(port, "/summarize", bodies, 16, args.rss_duration),
+                    sample(args.rss_duration + 1),
+                )
+            )[:2]
+
+        asyncio.run(load(port, "/summarize", bodies, 16, 10))  # warm-up: shapes, caches, allocator
+        warm = rss_mb(pid)
+        classify, summarize = asyncio.run(steady())
+    return {
+        "rss_mb_after_start": round(started, 1),
+        "rss_mb_after_warm_up": round(warm, 1),
+        "samples": samples,
+        "growth_pct_over_run": round(100 * (samples[-1][1] - samples[0][1]) / samples[0][1], 2),
+        "classify_requests_per_s": classify["requests_per_s"],
+        "summarize_requests_per_s": summarize["requests_per_s"],
+        "seconds": args.rss_duration,
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--repeats", type=int, default=3, help="runs per figure; medians are reported")
+    parser.add_argument("--duration", type=float, default=5, help="seconds of load per HTTP run")
+    parser.add_argument("--concurrency", type=int, nargs="+", default=[1, 8, 32, 64])
+    parser.add_argument("--rss-duration", type=float, default=60, help="seconds of load for the RSS check")
+    parser.add_argument(
+        "--skip", nargs="*", default=[], choices=["model", "library", "bf16", "http", "memory"]
+    )
+    parser.add_argument("--out", type=Path, default=Path("runs/serving_benchmark.json"))
+    args = parser.parse_args()
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
+    logging.getLogger("httpx").setLevel(logging.WARNING)
+
+    torch.set_num_threads(torch_threads(None, workers=1))  # as one server worker sets it
+    texts = [json.loads(line)["text"] for line in ARTICLES.read_text().splitlines()]
+    predictor = Predictor.load()
+    report: dict[str, Any] = {
+        "command": " ".join(["python -m scripts.serving_benchmark", *sys.argv[1:]]),
+        "machine": {**machine(), "torch": torch.__version__, "torch_threads": torch.get_num_threads()},
+        "articles": len(texts),
+        "median_words": statistics.median(len(t.split()) for t in texts),
+    }
+    steps: dict[str, Callable[[], Any]] = {
+        "model": lambda: model_only(predictor, texts, args.repeats, report["peak_gflops"]),
+        "library": lambda: {
+            **library(predictor, texts, args.repeats),
+            "breakdown_ms_per_document": breakdown(predictor, texts, args.repeats),
+        },
+        "bf16": lambda: bf16_agreement(DEFAULT_MODEL_DIR, texts, args.repeats),
+        "http": lambda: http(args, texts),
+        "memory": lambda: memory(args, texts),
+    }
+    report["peak_gflops"] = round(peak_gflops(args.repeats), 1)
+    logger.info("peak %.1f GFLOP/s", report["peak_gflops"])
+    for name, step in steps.items():
+        if name not in args.skip:
+            report[name] = step()
+            logger.info("%s: %s", name, json.dumps(report[name]))
+    report["machine"]["load_average_at_end"] = os.getloadavg()
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps(report, indent=2) + "\n")
+    logger.info("wrote %s", args.out)
+
+
+if __name__ == "__main__":
+    main()
