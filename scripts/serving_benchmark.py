@@ -389,6 +389,33 @@ def memory(args: argparse.Namespace, texts: Sequence[str]) -> dict[str, Any]:
     }
 
 
+def markdown(report: dict[str, Any]) -> str:
+    """The HTTP runs as a table: micro-batching on beside off for each route and concurrency."""
+    http_runs = report.get("http", {})
+    lines = [
+        "| route | clients | on: req/s | on: p50 / p95 / p99 ms | docs per pass | off: req/s "
+        "| off: p50 / p95 / p99 ms | on / off |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
+    for key, on in http_runs.items():
+        if not key.endswith("batching=on") or "words" in key:
+            continue
+        route, clients, _ = key.split()
+        off = http_runs.get(key.replace("batching=on", "batching=off"))
+        if off is None:
+            continue
+        lines.append(
+            f"| {route} | {clients[2:]} | {on['requests_per_s']:.0f} | {_latency(on)} "
+            f"| {on['documents_per_pass']:.1f} | {off['requests_per_s']:.0f} | {_latency(off)} "
+            f"| {on['requests_per_s'] / off['requests_per_s']:.2f}x |"
+        )
+    return "\n".join(lines)
+
+
+def _latency(run: dict[str, Any]) -> str:
+    return f"{run['p50_ms']:.1f} / {run['p95_ms']:.1f} / {run['p99_ms']:.1f}"
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -434,6 +461,8 @@ def main() -> None:
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(report, indent=2) + "\n")
     logger.info("wrote %s", args.out)
+    if "http" in report:
+        print(markdown(report))
 
 
 if __name__ == "__main__":
