@@ -95,10 +95,11 @@ class Predictor:
         max_sentences: int | None = None,
         ratio: float | None = None,
         max_words: int | None = None,
-        block_trigrams: bool = True,
+        block_trigrams: bool | None = None,
     ) -> list[Summary]:
         """One extractive Summary per text, at most one length setting; the model's learned
-        default length otherwise. Raises InputError for a bad length setting."""
+        default length otherwise. `block_trigrams` defaults to what training chose for the model.
+        Raises InputError for a bad length setting."""
         if not self.can_summarize:
             raise UnsupportedTaskError("this model was trained without summaries and cannot summarize")
         resolve_length(
@@ -108,6 +109,8 @@ class Predictor:
             ratio=ratio,
             max_words=max_words,
         )  # validate once, before any work
+        if block_trigrams is None:
+            block_trigrams = self.info.block_trigrams
         results = []
         for documents, output in self._forward(self.prepare(texts)):
             assert output.sentence_logits is not None
