@@ -2,8 +2,9 @@
 
 It also serves the demo page at `/` and the API docs at `/docs` from local files only (fastapi-offline
 ships the Swagger UI and ReDoc assets), so both work without internet, and Prometheus metrics at
-`/metrics`. Model work goes through a bounded gate (service/backpressure.py); predict routes need an
-API key when keys are configured (service/auth.py).
+`/metrics`. Model work goes through a bounded gate (service/backpressure.py), and concurrent requests
+share forward passes (service/batching.py); predict routes need an API key when keys are configured
+(service/auth.py).
 """
 
 import json
@@ -27,12 +28,14 @@ from starlette.types import Scope
 
 from service import auth, schemas
 from service.backpressure import ModelGate, Overloaded, TimedOut
+from service.batching import MicroBatcher
+from service.cpu import torch_threads
 from service.limits import BodySizeLimit
 from service.observability import Metrics, Observability
 from service.settings import Settings
 from service.startup import QuietStartupFailure
 from textcnn import __version__, artifact
-from textcnn.errors import InputError, TextCNNError, UnsupportedTaskError
+from textcnn.errors import InputError, LimitExceeded, TextCNNError, UnsupportedTaskError
 from textcnn.explain import (
     ClassExplanation,
     NGram,
@@ -40,22 +43,21 @@ from textcnn.explain import (
     explain_classification,
     explain_sentences,
 )
-from textcnn.predict import Classification, Predictor, Summary
-from textcnn.sentences import split_sentences
+from textcnn.predict import Classification, Predictor, Summary, bf16_supported
 
 logger = logging.getLogger("service")
 
 STATIC = Path(__file__).parent / "static"
 
 
-class TooLarge(TextCNNError):
-    """A request within the byte limit that still exceeds a document, character or sentence limit."""
+class TooLarge(LimitExceeded):
+    """A request within the byte limit that still exceeds a document or character limit."""
 
 
 # The one place where errors become HTTP statuses; anything else from the library is a 400.
 STATUS_FOR_ERROR: dict[type[TextCNNError], int] = {
     auth.Unauthorized: 401,
-    TooLarge: 413,
+    LimitExceeded: 413,  # the service's own limits and the Predictor's sentence limit
     InputError: 422,
     UnsupportedTaskError: 400,
     Overloaded: 503,
@@ -82,7 +84,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        torch.set_num_threads(settings.torch_threads or max(1, (os.cpu_count() or 1) // settings.workers))
+        torch.set_num_threads(torch_threads(settings.torch_threads, settings.workers))
         # The event loop shares the GIL with the model thread. At Python's default 5 ms switch interval
         # every loop turn can wait 5 ms behind pure-Python model work (splitting, tokenizing), so quick
         # answers (503s, health checks) queue behind the model; 0.5 ms halved their latency under
@@ -92,19 +94,44 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         # endless shapes: 16 took ~150 MB off the server's RSS in the 5-minute soak (RELIABILITY.md).
         # Read when the first kernel is built, i.e. after this; an operator's own value wins.
         os.environ.setdefault("ONEDNN_PRIMITIVE_CACHE_CAPACITY", "16")
+        bf16 = settings.bf16 and bf16_supported()
+        if settings.bf16 and not bf16:
+            logger.warning("TEXTCNN_BF16 ignored: this CPU has no native bfloat16; serving in float32")
         try:
             app.state.api_keys = auth.load_keys(settings)
-            app.state.predictor = Predictor.load(settings.model_dir, batch_size=settings.batch_size)
+            served = Predictor.load(
+                settings.model_dir,
+                batch_size=settings.batch_size,
+                max_sentences=settings.max_sentences_per_document,
+                bf16=bf16,
+            )
         except TextCNNError as error:
             logger.critical("cannot start: %s", error)
             raise
+        app.state.predictor = served
         app.state.model_version = artifact.fingerprint(settings.model_dir)
-        app.state.gate = ModelGate(settings.concurrency, settings.queue_size, settings.request_timeout_s)
-        metrics.model.info({"name": app.state.predictor.info.name, "version": app.state.model_version})
-        logger.info("serving %s from %s", app.state.predictor.info.name, settings.model_dir)
+        gate = ModelGate(settings.requests_at_once(), settings.queue_size, settings.request_timeout_s)
+        app.state.gate = gate
+        batcher = None
+        if settings.micro_batching:
+            batcher = MicroBatcher(
+                served.scores,
+                max_documents=settings.batch_size,
+                max_wait_s=settings.batch_wait_ms / 1000,
+                expected=lambda: gate.running,
+                observe=metrics.observe_pass,
+            )
+            served.scorer = batcher.scores
+        else:
+            served.scorer = metrics.observed(served.scores)
+        app.state.batcher = batcher
+        metrics.model.info({"name": served.info.name, "version": app.state.model_version})
+        logger.info("serving %s from %s", served.info.name, settings.model_dir)
         yield
         logger.info("shutting down: finishing the requests admitted to the model")
-        app.state.gate.close()
+        gate.close()
+        if batcher is not None:
+            batcher.close()
 
     app = FastAPIOffline(
         title="textcnn",
@@ -181,14 +208,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         if settings.log_texts:
             logger.info("documents: %s", json.dumps(texts, ensure_ascii=False))
         return texts
-
-    def check_sentences(texts: Sequence[str]) -> None:
-        """The sentence limit; splitting costs real time, so this runs on a model thread."""
-        limit = settings.max_sentences_per_document
-        for i, text in enumerate(texts):
-            count = len(split_sentences(text))
-            if count > limit:
-                raise TooLarge(f"document {i} has {count} sentences, over the limit of {limit}")
 
     def gate(request: Request) -> ModelGate:
         running: ModelGate = request.app.state.gate
@@ -267,7 +286,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         texts = checked(body, "/classify")
 
         def work() -> schemas.ClassifyResponse:
-            check_sentences(texts)
             results = served.classify(texts, top_k=body.top_k)
             explanations: Sequence[ClassExplanation | None] = [None] * len(texts)
             if body.explain:
@@ -303,7 +321,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         texts = checked(body, "/summarize")
 
         def work() -> schemas.SummarizeResponse:
-            check_sentences(texts)
             results = served.summarize(
                 texts,
                 max_sentences=body.max_sentences,

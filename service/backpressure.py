@@ -44,6 +44,11 @@ class ModelGate:
         return self._admitted
 
     @property
+    def running(self) -> int:
+        """Requests on a model thread: preparing, waiting for a forward pass, or answering."""
+        return min(self._admitted, self.concurrency)
+
+    @property
     def waiting(self) -> int:
         """Requests in the queue, not yet running: the queue depth."""
         return max(0, self._admitted - self.concurrency)

@@ -11,7 +11,7 @@ import logging
 import re
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from contextvars import ContextVar
 
 from prometheus_client import (
@@ -26,6 +26,8 @@ from prometheus_client import (
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from service.settings import Settings
+from textcnn.features import Document
+from textcnn.predict import Scorer, Scores
 
 REQUEST_ID: ContextVar[str] = ContextVar("request_id", default="-")
 _SANE_ID = re.compile(r"[A-Za-z0-9._:-]{1,128}")
@@ -98,6 +100,18 @@ class Metrics:
             buckets=(1, 2, 4, 8, 16, 32, 64, 128, 256),
             registry=self.registry,
         )
+        self.pass_documents = Histogram(
+            "textcnn_forward_documents",
+            "documents per model call (one forward pass; a request larger than batch_size is split)",
+            buckets=(1, 2, 4, 8, 16, 32, 64, 128, 256),
+            registry=self.registry,
+        )
+        self.pass_requests = Histogram(
+            "textcnn_forward_requests",
+            "requests sharing one model call (micro-batching)",
+            buckets=(1, 2, 4, 8, 16, 32, 64, 128),
+            registry=self.registry,
+        )
         Gauge("textcnn_queue_depth", "requests waiting for the model", registry=self.registry).set_function(
             queue_depth
         )
@@ -105,6 +119,20 @@ class Metrics:
             "textcnn_model_in_flight", "requests running or waiting in the model gate", registry=self.registry
         ).set_function(in_flight)
         self.model = Info("textcnn_model", "the served model", registry=self.registry)
+
+    def observe_pass(self, requests: int, documents: int) -> None:
+        """Record one model call and how many requests and documents shared it."""
+        self.pass_requests.observe(requests)
+        self.pass_documents.observe(documents)
+
+    def observed(self, score: Scorer) -> Scorer:
+        """`score`, recording each call as a pass of one request (serving without micro-batching)."""
+
+        def observed_score(documents: Sequence[Document]) -> list[Scores]:
+            self.observe_pass(1, len(documents))
+            return score(documents)
+
+        return observed_score
 
     def render(self) -> tuple[bytes, str]:
         """The exposition text and its content type."""

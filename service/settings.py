@@ -18,11 +18,16 @@ class Settings(BaseSettings):
     workers: int = Field(1, ge=1, description="uvicorn worker processes")
     torch_threads: int | None = Field(None, ge=1, description="per worker; default: cores / workers")
     batch_size: int = Field(32, ge=1, description="documents per forward pass")
+    micro_batching: bool = Field(True, description="share forward passes between concurrent requests")
+    batch_wait_ms: float = Field(2.0, ge=0, description="longest wait for more requests to join a pass")
+    bf16: bool = Field(False, description="bfloat16 autocast, where the CPU computes it natively")
     max_body_bytes: int = Field(5_000_000, ge=1, description="larger request bodies get 413")
     max_documents: int = Field(64, ge=1, description="documents per request")
     max_characters: int = Field(100_000, ge=1, description="characters per document")
     max_sentences_per_document: int = Field(5_000, ge=1, description="sentences per document")
-    concurrency: int = Field(1, ge=1, description="requests the model works on at once, per worker")
+    concurrency: int | None = Field(
+        None, ge=1, description="requests in progress at once, per worker; default: batch_size, 1 unbatched"
+    )
     queue_size: int = Field(64, ge=0, description="requests waiting for the model; beyond them 503")
     request_timeout_s: float = Field(30.0, gt=0, description="queue wait + model time before 503/504")
     retry_after_s: int = Field(1, ge=0, description="the Retry-After header of a 503")
@@ -33,6 +38,12 @@ class Settings(BaseSettings):
     log_level: str = Field("INFO", description="root log level")
     log_texts: bool = Field(False, description="debug only: log the submitted document texts")
     shutdown_timeout_s: int = Field(30, ge=1, description="drain in-flight requests on SIGTERM")
+
+    def requests_at_once(self) -> int:
+        """`concurrency`, or its default: enough requests to fill a shared pass, else one at a time."""
+        if self.concurrency is not None:
+            return self.concurrency
+        return self.batch_size if self.micro_batching else 1
 
     def origins(self) -> list[str]:
         """The configured CORS origins; empty means CORS stays off."""

@@ -9,6 +9,10 @@ class InputError(TextCNNError, ValueError):
     """The caller passed something the library cannot work with (bad length setting, wrong type)."""
 
 
+class LimitExceeded(InputError):
+    """An input is over a size limit the caller set, such as sentences per document."""
+
+
 class UnsupportedTaskError(TextCNNError):
     """The model was not trained for the requested task (e.g. summarizing with a classifier-only model)."""
 

@@ -1,6 +1,12 @@
-"""Predictor: a loaded model directory answering batches of texts."""
+"""Predictor: a loaded model directory answering batches of texts.
 
-from collections.abc import Iterator, Sequence
+Work is split in three so that a server can share forward passes between requests: `prepare`
+(split, tokenize, look up ids), `scores` (forward passes, batch in, batch out), and turning scores
+into classifications or summaries. `classify` and `summarize` run all three.
+"""
+
+import logging
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -8,13 +14,26 @@ import torch
 
 from textcnn import artifact
 from textcnn.config import ModelInfo
-from textcnn.errors import InputError, UnsupportedTaskError
+from textcnn.errors import InputError, LimitExceeded, UnsupportedTaskError
 from textcnn.features import Document, collate, prepare
-from textcnn.model import ModelOutput, TextCNN
+from textcnn.model import TextCNN
 from textcnn.selection import resolve_length, select_sentences
 from textcnn.vocab import Vocabulary
 
 DEFAULT_MODEL_DIR = Path(__file__).parent / "default_model"
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Scores:
+    """What the model says about one document."""
+
+    class_probs: tuple[float, ...] | None  # one per label; None when the model does not classify
+    sentence_probs: tuple[float, ...] | None  # one per sentence; None when it does not summarize
+
+
+Scorer = Callable[[Sequence[Document]], list[Scores]]
 
 
 @dataclass(frozen=True)
@@ -42,19 +61,53 @@ class Summary:
         return " ".join(s.text for s in self.sentences)
 
 
-class Predictor:
-    """Classifies and summarizes lists of texts with one model; safe to share between threads."""
+def bf16_supported() -> bool:
+    """Whether this CPU computes bfloat16 natively (AVX-512 BF16 or AMX); elsewhere torch emulates
+    it, slower than float32."""
+    return bool(torch.backends.mkldnn.is_available() and torch.ops.mkldnn._is_mkldnn_bf16_supported())
 
-    def __init__(self, model: TextCNN, vocab: Vocabulary, info: ModelInfo, *, batch_size: int = 32) -> None:
+
+class Predictor:
+    """Classifies and summarizes lists of texts with one model; safe to share between threads.
+
+    `batch_size` caps the documents of one forward pass. `max_sentences` refuses longer documents
+    (LimitExceeded) before any model work. `bf16` runs convolutions and matmuls under bfloat16
+    autocast. `scorer` is how forward passes run: `self.scores` by default; a server may route them
+    through a micro-batcher that shares passes between requests.
+    """
+
+    def __init__(
+        self,
+        model: TextCNN,
+        vocab: Vocabulary,
+        info: ModelInfo,
+        *,
+        batch_size: int = 32,
+        max_sentences: int | None = None,
+        bf16: bool = False,
+    ) -> None:
         self.model = model.eval()
         self.vocab = vocab
         self.info = info
         self.batch_size = batch_size
+        self.max_sentences = max_sentences
+        self.bf16 = bf16
+        if bf16:
+            # The model writes sentence vectors into a float32 grid; index_put needs matching dtypes.
+            model.encoder.register_forward_hook(lambda _module, _inputs, output: output.float())
+        self.scorer: Scorer = self.scores
 
     @classmethod
-    def load(cls, directory: str | Path = DEFAULT_MODEL_DIR, *, batch_size: int = 32) -> "Predictor":
+    def load(
+        cls,
+        directory: str | Path = DEFAULT_MODEL_DIR,
+        *,
+        batch_size: int = 32,
+        max_sentences: int | None = None,
+        bf16: bool = False,
+    ) -> "Predictor":
         """Load a model directory; raises ModelLoadError if it is missing or damaged."""
-        return cls(*artifact.load(directory), batch_size=batch_size)
+        return cls(*artifact.load(directory), batch_size=batch_size, max_sentences=max_sentences, bf16=bf16)
 
     @property
     def can_classify(self) -> bool:
@@ -65,14 +118,48 @@ class Predictor:
         return self.model.scorer is not None
 
     def prepare(self, texts: Sequence[str]) -> list[Document]:
-        """Split and encode texts the way this model was trained."""
+        """Split and encode texts the way this model was trained. Raises LimitExceeded for a
+        document over `max_sentences`."""
         if isinstance(texts, str):
             raise InputError("pass a list of texts, not a single string")
         config = self.model.config
-        return [
-            prepare(t, self.vocab, lowercase=config.lowercase, max_tokens=config.max_sentence_tokens)
-            for t in texts
-        ]
+        documents = []
+        for i, text in enumerate(texts):
+            document = prepare(
+                text, self.vocab, lowercase=config.lowercase, max_tokens=config.max_sentence_tokens
+            )
+            count, limit = len(document.spans), self.max_sentences
+            if limit is not None and count > limit:
+                raise LimitExceeded(f"document {i} has {count} sentences, over the limit of {limit}")
+            documents.append(document)
+        return documents
+
+    def scores(self, documents: Sequence[Document]) -> list[Scores]:
+        """Forward passes of at most `batch_size` documents; one Scores per document."""
+        results: list[Scores] = []
+        with torch.inference_mode(), torch.autocast("cpu", dtype=torch.bfloat16, enabled=self.bf16):
+            for start in range(0, len(documents), self.batch_size):
+                chunk = documents[start : start + self.batch_size]
+                output = self.model(collate(chunk))
+                # One conversion to Python per pass, not per document.
+                classes = (
+                    None
+                    if output.class_logits is None
+                    else output.class_logits.float().softmax(dim=1).tolist()
+                )
+                sentences = (
+                    None
+                    if output.sentence_logits is None
+                    else output.sentence_logits.float().sigmoid().tolist()
+                )
+                for i, document in enumerate(chunk):
+                    results.append(
+                        Scores(
+                            None if classes is None else tuple(classes[i]),
+                            None if sentences is None else tuple(sentences[i][: len(document.spans)]),
+                        )
+                    )
+        return results
 
     def classify(self, texts: Sequence[str], *, top_k: int | None = None) -> list[Classification]:
         """One Classification per text. `top_k` keeps that many labels in `scores`."""
@@ -81,11 +168,10 @@ class Predictor:
         if top_k is not None and top_k < 1:
             raise InputError(f"top_k must be at least 1, got {top_k}")
         results = []
-        for _, output in self._forward(self.prepare(texts)):
-            assert output.class_logits is not None
-            for probs in torch.softmax(output.class_logits, dim=1).tolist():
-                ranked = sorted(zip(self.info.labels, probs, strict=True), key=lambda p: -p[1])
-                results.append(Classification(ranked[0][0], ranked[0][1], dict(ranked[:top_k])))
+        for scores in self.scorer(self.prepare(texts)):
+            assert scores.class_probs is not None
+            ranked = sorted(zip(self.info.labels, scores.class_probs, strict=True), key=lambda p: -p[1])
+            results.append(Classification(ranked[0][0], ranked[0][1], dict(ranked[:top_k])))
         return results
 
     def summarize(
@@ -111,40 +197,29 @@ class Predictor:
         )  # validate once, before any work
         if block_trigrams is None:
             block_trigrams = self.info.block_trigrams
+        documents = self.prepare(texts)
         results = []
-        for documents, output in self._forward(self.prepare(texts)):
-            assert output.sentence_logits is not None
-            for document, logits in zip(
-                documents, torch.sigmoid(output.sentence_logits).tolist(), strict=True
-            ):
-                count = len(document.spans)
-                limit = resolve_length(
-                    count,
-                    self.info.summary_length,
-                    max_sentences=max_sentences,
-                    ratio=ratio,
-                    max_words=max_words,
-                )
-                words = [document.sentence(i).lower().split() for i in range(count)]
-                chosen = select_sentences(logits[:count], words, limit, block_trigrams=block_trigrams)
-                results.append(
-                    Summary(
-                        tuple(
-                            SummarySentence(
-                                i,
-                                document.sentence(i),
-                                logits[i],
-                                document.spans[i].start,
-                                document.spans[i].end,
-                            )
-                            for i in chosen
+        for document, scores in zip(documents, self.scorer(documents), strict=True):
+            probs = scores.sentence_probs
+            assert probs is not None
+            count = len(document.spans)
+            limit = resolve_length(
+                count,
+                self.info.summary_length,
+                max_sentences=max_sentences,
+                ratio=ratio,
+                max_words=max_words,
+            )
+            words = [document.sentence(i).lower().split() for i in range(count)]
+            chosen = select_sentences(probs, words, limit, block_trigrams=block_trigrams)
+            results.append(
+                Summary(
+                    tuple(
+                        SummarySentence(
+                            i, document.sentence(i), probs[i], document.spans[i].start, document.spans[i].end
                         )
+                        for i in chosen
                     )
                 )
+            )
         return results
-
-    def _forward(self, documents: list[Document]) -> Iterator[tuple[list[Document], ModelOutput]]:
-        with torch.inference_mode():
-            for start in range(0, len(documents), self.batch_size):
-                chunk = documents[start : start + self.batch_size]
-                yield chunk, self.model(collate(chunk))

@@ -7,7 +7,7 @@ reference summary (a string, or a list of sentences).
 
 import logging
 import random
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -84,7 +84,18 @@ def holdout(examples: Sequence[Example], fraction: float, seed: int) -> tuple[li
     return [examples[i] for i in train], [examples[i] for i in dev]
 
 
-def _load_rows(source: str, *, split: str, config: str | None) -> Any:
+def stream_rows(source: str, *, split: str = "train", config: str | None = None) -> Iterator[dict[str, Any]]:
+    """The rows of `source` one at a time, never all in memory: files and hub datasets through
+    datasets' streaming mode (read and decompressed in blocks), save_to_disk folders memory-mapped.
+    Raises DataError, also for a file that turns out unreadable part way through."""
+    rows = _load_rows(source, split=split, config=config, streaming=True)
+    try:
+        yield from rows
+    except Exception as error:  # datasets raises many unrelated types for unreadable input
+        raise DataError(f"{source}: cannot be read as a dataset: {error}") from error
+
+
+def _load_rows(source: str, *, split: str, config: str | None, streaming: bool = False) -> Any:
     import datasets  # heavy; imported only when data is actually loaded
 
     path = Path(source)
@@ -103,10 +114,10 @@ def _load_rows(source: str, *, split: str, config: str | None) -> Any:
                 )
             if path.stat().st_size == 0:
                 raise DataError(f"{source}: the file is empty")
-            return datasets.load_dataset(builder, data_files=str(path), split="train")
+            return datasets.load_dataset(builder, data_files=str(path), split="train", streaming=streaming)
         if path.suffix or source.startswith((".", "/")):
             raise DataError(f"{source}: no such file")
-        return datasets.load_dataset(source, config, split=split)
+        return datasets.load_dataset(source, config, split=split, streaming=streaming)
     except DataError:
         raise
     except Exception as error:  # datasets raises many unrelated types for unreadable input

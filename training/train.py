@@ -11,6 +11,7 @@ import argparse
 import json
 import logging
 import math
+import os
 import random
 import shlex
 import statistics
@@ -18,24 +19,31 @@ import sys
 import time
 from collections import Counter
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass, field, fields, replace
+from dataclasses import MISSING, asdict, dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
 from torch.nn import functional as F
+from torch.nn.parallel import DistributedDataParallel
 from tqdm import tqdm
+from tqdm.contrib.logging import logging_redirect_tqdm
 
 from textcnn import artifact
 from textcnn.config import EMBEDDING_MODES, ModelConfig, ModelInfo, SummaryLength
+from textcnn.errors import TextCNNError
 from textcnn.features import Document, collate
-from textcnn.model import TextCNN
+from textcnn.model import ModelOutput, TextCNN
 from textcnn.predict import Predictor
 from textcnn.tokenize import tokenize
 from textcnn.vocab import PAD_ID, UNK_ID, Vocabulary
+from training import checkpoint, config_file, distributed, plots, report
 from training.data import DataError, Example, Fields, holdout, load_examples
+from training.device import DEVICES, PRECISIONS, Placement, place, prepare_model
+from training.distributed import World
 from training.embeddings import TRAINERS, embedding_matrix, load_vectors, read_unlabeled, train_vectors
+from training.interrupt import Interrupted, catch_interrupts
 from training.oracle import cached_oracle_selections
 from training.rouge import rouge12
 
@@ -83,6 +91,14 @@ class TrainConfig:
     threads: int | None = None
     cache_dir: str = "~/.cache/textcnn"  # oracle targets per dataset; "" disables the cache
     quiet: bool = False
+    device: str = "auto"  # auto | cpu | cuda (auto: cuda when available)
+    precision: str = "auto"  # auto | fp32 | bf16 (auto: bf16 autocast on cuda, fp32 on cpu)
+    resume: bool = False  # continue from the checkpoint in --out
+    keep_checkpoint: bool = False  # keep checkpoint.pt after a finished run (to --resume with more epochs)
+
+
+# Settings a resumed run may change; any other difference means another run.
+RESUMABLE = {"epochs", "patience", "max_steps", "threads", "quiet", "resume", "keep_checkpoint", "device"}
 
 
 @dataclass(frozen=True)
@@ -95,41 +111,88 @@ class TrainingDocument:
 def main(argv: Sequence[str] | None = None) -> None:
     args = sys.argv[1:] if argv is None else list(argv)
     config = parse_args(args)
+    main_rank = int(os.environ.get("RANK", "0")) == 0  # torchrun: only rank 0 talks
     logging.basicConfig(
-        level=logging.WARNING if config.quiet else logging.INFO,
+        level=logging.INFO
+        if main_rank and not config.quiet
+        else logging.WARNING
+        if main_rank
+        else logging.ERROR,
         format="%(asctime)s %(levelname)s %(message)s",
     )
     logging.getLogger("gensim").setLevel(logging.WARNING)
+    command = _launcher() + shlex.join(args)
     try:
-        train(config, command="python -m training.train " + shlex.join(args))
-    except DataError as error:
+        with logging_redirect_tqdm():
+            out = train(config, command=command)
+    except TextCNNError as error:
         raise SystemExit(f"error: {error}") from None
+    except Interrupted as stop:
+        resume = command if config.resume else command + " --resume"
+        sys.stderr.write(f"{stop}; checkpoint saved to {stop.checkpoint}\nresume with:\n    {resume}\n")
+        raise SystemExit(130) from None
+    except KeyboardInterrupt:
+        sys.stderr.write("interrupted before training began; nothing was saved\n")
+        raise SystemExit(130) from None
+    if main_rank and not config.quiet:
+        print(report.summary_table(artifact.read_extra(out, "metrics.json"), out))
+
+
+def _launcher() -> str:
+    processes = int(os.environ.get("WORLD_SIZE", "1"))
+    if processes > 1:
+        return f"torchrun --nproc_per_node={processes} -m training.train "
+    return "python -m training.train "
+
+
+def _field_types() -> dict[str, type]:
+    """TrainConfig field -> the type a flag or config value must have."""
+    types: dict[str, type] = {"filter_widths": list, "max_steps": int, "threads": int, "lr": float}
+    for f in fields(TrainConfig):
+        if f.name not in types:
+            types[f.name] = str if f.default is None or f.default is MISSING else type(f.default)
+    return types
 
 
 def parse_args(argv: Sequence[str]) -> TrainConfig:
+    """Flags over an optional --config file over TrainConfig's defaults. Exits with a usage message
+    for a bad value."""
     defaults = {f.name: f.default for f in fields(TrainConfig)}
+    types = _field_types()
     parser = argparse.ArgumentParser(
         prog="python -m training.train",
         description=__doc__,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    parser.add_argument("--train", required=True, help="file, save_to_disk folder or hub dataset name")
-    parser.add_argument("--out", required=True, help="model directory to write")
+    parser.add_argument("--config", help="TOML (or JSON) file of settings; flags override it")
+    parser.add_argument("--train", help="file, save_to_disk folder or hub dataset name")
+    parser.add_argument("--out", help="model directory to write")
     parser.add_argument("--dev", help="dev data; default: hold out --dev-fraction of train")
+    flags = {"train", "out", "dev", "filter_widths", "lowercase", "quiet", "resume", "keep_checkpoint"}
     for name, value in defaults.items():
-        if name in {"train", "out", "dev", "filter_widths", "lowercase", "quiet"}:
+        if name in flags:
             continue
-        kind = (
-            type(value)
-            if value is not None
-            else {"max_steps": int, "threads": int, "lr": float}.get(name, str)
-        )
-        parser.add_argument("--" + name.replace("_", "-"), type=kind, default=value)
+        choices = {"device": DEVICES, "precision": PRECISIONS}.get(name)
+        parser.add_argument("--" + name.replace("_", "-"), type=types[name], default=value, choices=choices)
     parser.add_argument("--filter-widths", type=int, nargs="+", default=[3, 4, 5])
     parser.add_argument("--cased", dest="lowercase", action="store_false", help="keep letter case")
     parser.add_argument("--quiet", action="store_true", help="no progress bar, warnings only")
-    namespace = parser.parse_args(argv)
-    config = TrainConfig(**vars(namespace))
+    parser.add_argument("--resume", action="store_true", help="continue from the checkpoint in --out")
+    parser.add_argument(
+        "--keep-checkpoint", action="store_true", help="keep checkpoint.pt after the run finishes"
+    )
+    known, _ = parser.parse_known_args(argv)
+    if known.config:
+        try:
+            parser.set_defaults(**config_file.read(known.config, types))
+        except ValueError as error:
+            parser.error(str(error))
+    values = vars(parser.parse_args(argv))
+    values.pop("config")
+    for required in ("train", "out"):
+        if not values[required]:
+            parser.error(f"--{required} is required (as a flag or in --config)")
+    config = TrainConfig(**values)
     if config.optimizer not in OPTIMIZERS:
         parser.error(f"--optimizer must be one of {', '.join(OPTIMIZERS)}")
     try:
@@ -163,9 +226,20 @@ def embedding_mode(config: TrainConfig) -> str:
 
 
 def train(config: TrainConfig, command: str = "") -> Path:
-    """Run one training and return the model directory."""
+    """Run one training and return the model directory. Under torchrun every rank calls this; rank 0
+    writes. Raises DataError for unusable data, InputError for a missing GPU and Interrupted (after
+    saving a checkpoint) on Ctrl-C."""
+    placement = place(config.device, config.precision, int(os.environ.get("LOCAL_RANK", "0")))
+    world = distributed.start(placement.device)
+    try:
+        return _train(config, command, world, placement)
+    finally:
+        distributed.stop(world)
+
+
+def _train(config: TrainConfig, command: str, world: World, placement: Placement) -> Path:
     started = time.perf_counter()
-    _seed_everything(config.seed)
+    _seed_everything(config.seed + world.rank)  # rank 0 draws what a one-process run draws
     if config.threads:
         torch.set_num_threads(config.threads)
     columns = Fields(config.text_field, config.label_field, config.summary_field)
@@ -187,14 +261,30 @@ def train(config: TrainConfig, command: str = "") -> Path:
     unseen = sorted({e.label for e in dev_examples if e.label is not None} - set(labels))
     if unseen:
         raise DataError(f"dev labels {unseen} never occur in the training data")
+    counts = {
+        "train": report.label_counts(e.label for e in train_examples),
+        "dev": report.label_counts(e.label for e in dev_examples),
+    }
     summarize = any(e.summary is not None for e in train_examples)
     logger.info(
-        "train %d docs, dev %d docs, %d classes, summaries: %s",
+        "train %d docs, dev %d docs, %d classes, summaries: %s, %d process(es) on %s%s",
         len(train_examples),
         len(dev_examples),
         len(labels),
         summarize,
+        world.size,
+        placement.device,
+        " (bf16 autocast)" if placement.bf16 else "",
     )
+    if labels:
+        logger.info("documents per label: train %s, dev %s", counts["train"], counts["dev"])
+        ratio = report.imbalance(counts["train"])
+        if ratio is not None and ratio >= report.IMBALANCE_RATIO:
+            logger.warning(
+                "imbalanced classes: the largest has %.1fx the documents of the smallest; "
+                "accuracy flatters the majority class, so compare macro-F1 (training.evaluate)",
+                ratio,
+            )
 
     mode = embedding_mode(config)
     pretrained = load_vectors(config.vectors) if config.vectors else None
@@ -217,7 +307,11 @@ def train(config: TrainConfig, command: str = "") -> Path:
     model = TextCNN(model_config)
     placeholder = ModelInfo(name="", labels=labels)
     cache_dir = Path(config.cache_dir).expanduser() if config.cache_dir else None
+    if not world.is_main:
+        distributed.barrier(world)  # rank 0 fills the oracle cache first; the others read it
     documents = _encode(train_examples, Predictor(model, vocab, placeholder), labels, cache_dir)
+    if world.is_main:
+        distributed.barrier(world)
     if model.scorer is not None:
         model.token_idf.copy_(_corpus_idf([d.document for d in documents], len(vocab)))
     info = ModelInfo(
@@ -225,52 +319,101 @@ def train(config: TrainConfig, command: str = "") -> Path:
         labels=labels,
         summary_length=_learn_summary_length(documents),
     )
-    vectors = pretrained
-    if vectors is None and mode != "rand":
-        sentences = [
-            tokenize(d.document.sentence(i), lowercase=config.lowercase)
-            for d in documents
-            for i in range(len(d.document.spans))
-        ]
-        if config.unlabeled:
-            sentences.extend(read_unlabeled(config.unlabeled, lowercase=config.lowercase))
-        vectors = train_vectors(
-            sentences,
-            method=config.embeddings,
-            dim=embedding_dim,
-            seed=config.seed,
-            epochs=config.vector_epochs,
-        )
-    weights, coverage = embedding_matrix(vocab, embedding_dim, config.seed, vectors, token_counts)
-    with torch.no_grad():
-        model.encoder.embedding.weight.copy_(weights)
-        if model.encoder.static_embedding is not None:
-            model.encoder.static_embedding.weight.copy_(weights)
+    run = {k: v for k, v in asdict(config).items() if k not in RESUMABLE}
+    resumed = checkpoint.load(config.out, world=world, run=run) if config.resume else None
+    if resumed is not None:
+        setup = resumed["setup"]  # the weights come from the checkpoint; skip training vectors
+    else:
+        vectors = pretrained
+        if vectors is None and mode != "rand" and world.is_main:  # DDP copies rank 0's weights
+            sentences = [
+                tokenize(d.document.sentence(i), lowercase=config.lowercase)
+                for d in documents
+                for i in range(len(d.document.spans))
+            ]
+            if config.unlabeled:
+                sentences.extend(read_unlabeled(config.unlabeled, lowercase=config.lowercase))
+            vectors = train_vectors(
+                sentences,
+                method=config.embeddings,
+                dim=embedding_dim,
+                seed=config.seed,
+                epochs=config.vector_epochs,
+            )
+        weights, coverage = embedding_matrix(vocab, embedding_dim, config.seed, vectors, token_counts)
+        with torch.no_grad():
+            model.encoder.embedding.weight.copy_(weights)
+            if model.encoder.static_embedding is not None:
+                model.encoder.static_embedding.weight.copy_(weights)
+        setup = {
+            "vectors": vectors.source if vectors is not None else None,
+            "embedding_coverage": coverage.as_dict(),
+        }
 
+    prepare_model(model, placement)
     predictor = Predictor(model, vocab, info)
-    history = _fit(model, predictor, documents, dev_examples, config)
-    info = replace(info, block_trigrams=_learn_blocking(predictor, dev_examples))
-    best = max(history, key=lambda h: h["dev_score"])
-    metrics = {
-        "best_epoch": best["epoch"],
-        "dev": {k: v for k, v in best.items() if k.startswith("dev_")},
-        "history": history,
-        "train_docs": len(train_examples),
-        "dev_docs": len(dev_examples),
-        "vocab_size": len(vocab),
-        "embedding_mode": mode,
-        "vectors": vectors.source if vectors is not None else None,
-        "embedding_coverage": coverage.as_dict(),
-        "train_seconds": round(time.perf_counter() - started, 1),
-    }
-    extra = {
-        "metrics.json": json.dumps(metrics, indent=2) + "\n",
-        "training.json": json.dumps(asdict(config), indent=2) + "\n",
-        "README.md": _model_card(info, model_config, config, metrics, command),
-    }
-    out = artifact.save(config.out, model, vocab, info, extra)
-    logger.info("saved %s (best epoch %d, %s)", out, best["epoch"], metrics["dev"])
+    fit = Fit(config, world, placement, {"run": run, "setup": setup})
+    history = fit.run(model, predictor, documents, dev_examples, resumed)
+    digests = distributed.gather(distributed.state_digest(model), world)
+    model.cpu()
+    out = Path(config.out)
+    if world.is_main:
+        info = replace(info, block_trigrams=_learn_blocking(predictor, dev_examples))
+        best = max(history, key=lambda h: h["dev_score"])
+        metrics: dict[str, Any] = {
+            "best_epoch": best["epoch"],
+            "dev": {k: v for k, v in best.items() if k.startswith("dev_")},
+            "history": history,
+            "train_docs": len(train_examples),
+            "dev_docs": len(dev_examples),
+            "label_counts": counts,
+            "vocab_size": len(vocab),
+            "embedding_mode": mode,
+            **setup,
+            "processes": world.size,
+            "device": placement.device.type,
+            "precision": "bf16" if placement.bf16 else "fp32",
+            "replica_sha256": digests,
+            "train_seconds": round(time.perf_counter() - started, 1),
+        }
+        figures = _figures(predictor, dev_examples, history, metrics, out)
+        extra = {
+            "metrics.json": json.dumps(metrics, indent=2) + "\n",
+            "training.json": json.dumps(asdict(config), indent=2) + "\n",
+            config_file.FILENAME: config_file.dumps(asdict(config)),
+            report.METRICS_LOG: (out / report.METRICS_LOG).read_text(encoding="utf-8"),
+            "README.md": _model_card(info, model_config, config, metrics, command, figures),
+        }
+        artifact.save(out, model, vocab, info, extra)
+        if not config.keep_checkpoint:
+            checkpoint.remove(out)
+        logger.info("saved %s (best epoch %d, %s)", out, best["epoch"], metrics["dev"])
+    distributed.barrier(world)  # no rank leaves before the model directory is complete
     return out
+
+
+def _figures(
+    predictor: Predictor,
+    dev: Sequence[Example],
+    history: Sequence[dict[str, Any]],
+    metrics: dict[str, Any],
+    out: Path,
+) -> list[str]:
+    """Write the PNGs (and the confusion matrix into `metrics`); returns the files written."""
+    labelled = [e for e in dev if e.label is not None]
+    labels = list(predictor.info.labels)
+    if predictor.can_classify and labelled:
+        predicted = [c.label for c in predictor.classify([e.text for e in labelled])]
+        matrix = report.confusion([e.label or "" for e in labelled], predicted, labels)
+        metrics["dev_confusion"] = {"labels": labels, "matrix": matrix}
+    try:
+        written = [plots.learning_curves(history, out)]
+        if "dev_confusion" in metrics:
+            written.append(plots.confusion_matrix(metrics["dev_confusion"]["matrix"], labels, out))
+    except ImportError:
+        logger.warning("matplotlib is not installed; no plots (pip install 'textcnn[train]')")
+        return []
+    return [p.name for p in written]
 
 
 def _encode(
@@ -316,65 +459,177 @@ def _learn_summary_length(documents: Sequence[TrainingDocument]) -> SummaryLengt
     return SummaryLength(ratio=round(ratio, 4), max_sentences=max(1, math.ceil(cap)))
 
 
-def _fit(
-    model: TextCNN,
-    predictor: Predictor,
-    documents: list[TrainingDocument],
-    dev: Sequence[Example],
-    config: TrainConfig,
-) -> list[dict[str, Any]]:
-    trained = [p for p in model.parameters() if p.requires_grad]  # static tables stay as they are
-    optimizer: torch.optim.Optimizer
-    if config.optimizer == "adadelta":
-        optimizer = torch.optim.Adadelta(trained, lr=config.lr or 1.0, rho=0.95, eps=1e-6)
-    else:
-        optimizer = torch.optim.Adam(trained, lr=config.lr or 1e-3)
-    generator = random.Random(config.seed)
-    history: list[dict[str, Any]] = []
-    best_score, best_state, stale, steps = -1.0, None, 0, 0
-    for epoch in range(1, config.epochs + 1):
-        model.train()
-        order = list(range(len(documents)))
-        generator.shuffle(order)
-        batches = [order[i : i + config.batch_size] for i in range(0, len(order), config.batch_size)]
-        losses = []
-        bar = tqdm(batches, desc=f"epoch {epoch}", disable=config.quiet, leave=False)
-        for indices in bar:
-            loss = _loss(model, [documents[i] for i in indices], config.summary_weight)
-            optimizer.zero_grad()
-            loss.backward()
-            torch.nn.utils.clip_grad_norm_(trained, 5.0)
-            optimizer.step()
-            if model.classifier is not None and config.max_norm:
-                with torch.no_grad():
-                    model.classifier.weight.copy_(
-                        torch.renorm(model.classifier.weight, 2, 0, config.max_norm)
-                    )
-            losses.append(loss.item())
-            bar.set_postfix(loss=f"{statistics.fmean(losses[-20:]):.4f}")
-            steps += 1
-            if config.max_steps is not None and steps >= config.max_steps:
-                break
-        model.eval()
-        scores = _dev_scores(predictor, dev)
-        record = {"epoch": epoch, "train_loss": round(statistics.fmean(losses), 5), **scores}
-        history.append(record)
-        logger.info("epoch %d %s", epoch, record)
-        if scores["dev_score"] > best_score:
-            best_score, stale = scores["dev_score"], 0
-            best_state = {k: v.detach().clone() for k, v in model.state_dict().items()}
+class Fit:
+    """The training loop: shuffled batches (sharded across ranks), a checkpoint after every epoch and
+    on Ctrl-C, dev metrics reduced over ranks, early stopping; the best weights are loaded at the end."""
+
+    def __init__(
+        self, config: TrainConfig, world: World, placement: Placement, identity: dict[str, Any]
+    ) -> None:
+        self.config = config
+        self.world = world
+        self.placement = placement
+        self.identity = identity  # the run settings and setup that a checkpoint carries
+
+    def run(
+        self,
+        model: TextCNN,
+        predictor: Predictor,
+        documents: list[TrainingDocument],
+        dev: Sequence[Example],
+        resumed: dict[str, Any] | None,
+    ) -> list[dict[str, Any]]:
+        config, world = self.config, self.world
+        trained = [p for p in model.parameters() if p.requires_grad]  # static tables stay as they are
+        optimizer: torch.optim.Optimizer
+        if config.optimizer == "adadelta":
+            optimizer = torch.optim.Adadelta(trained, lr=config.lr or 1.0, rho=0.95, eps=1e-6)
         else:
-            stale += 1
-        if stale >= config.patience or (config.max_steps is not None and steps >= config.max_steps):
-            break
-    assert best_state is not None
-    model.load_state_dict(best_state)
-    model.eval()
-    return history
+            optimizer = torch.optim.Adam(trained, lr=config.lr or 1e-3)
+        # A head whose task some documents lack may get no gradient on a rank; DDP must then not
+        # wait for it (checking costs a graph traversal per step, so only when it can happen).
+        partial = (model.classifier is not None and any(d.label is None for d in documents)) or (
+            model.scorer is not None and any(not d.targets for d in documents)
+        )
+        network: torch.nn.Module = (
+            DistributedDataParallel(model, find_unused_parameters=partial) if world.distributed else model
+        )
+        shuffle = random.Random(config.seed)  # the same on every rank: they agree on the global batches
+        progress = checkpoint.Progress()
+        if resumed is not None:
+            progress = checkpoint.restore(
+                resumed, world=world, model=model, optimizer=optimizer, shuffle=shuffle
+            )
+            logger.info(
+                "resumed at epoch %d, batch %d (step %d)", progress.epoch, progress.batch, progress.steps
+            )
+        if world.is_main:
+            report.start_log(config.out, progress.history)
+
+        def save() -> None:  # a collective call: every rank makes it
+            checkpoint.save(
+                config.out,
+                world=world,
+                model=model,
+                optimizer=optimizer,
+                shuffle=shuffle,
+                progress=progress,
+                **self.identity,
+            )
+
+        with catch_interrupts() as stop:
+            while not progress.finished and progress.epoch <= config.epochs:
+                epoch = progress.epoch
+                if progress.order is None:
+                    progress.order = list(range(len(documents)))
+                    shuffle.shuffle(progress.order)
+                order, size = progress.order, config.batch_size
+                batches = [order[i : i + size] for i in range(0, len(order), size)]
+                model.train()
+                last = {"dev": progress.history[-1]["dev_score"]} if progress.history else {}
+                bar = tqdm(
+                    total=len(batches),
+                    initial=progress.batch,
+                    desc=f"epoch {epoch}/{config.epochs}",
+                    disable=config.quiet or not world.is_main,
+                    leave=False,
+                )
+                for number in range(progress.batch, len(batches)):
+                    shard = distributed.shard(batches[number], world)
+                    progress.losses.append(
+                        self._step(network, model, optimizer, trained, [documents[i] for i in shard])
+                    )
+                    progress.batch, progress.steps = number + 1, progress.steps + 1
+                    bar.update()
+                    bar.set_postfix(loss=f"{statistics.fmean(progress.losses[-20:]):.4f}", **last)
+                    if distributed.any_rank(stop.requested, world):
+                        bar.close()
+                        save()
+                        where = f"in epoch {epoch} after batch {number + 1} of {len(batches)}"
+                        raise Interrupted(str(checkpoint.path(config.out)), where)
+                    if config.max_steps is not None and progress.steps >= config.max_steps:
+                        progress.finished = True
+                        break
+                bar.close()
+                loss_sum, loss_count = distributed.sum_all(
+                    [sum(progress.losses), len(progress.losses)], world
+                )
+                model.eval()
+                scores = self._dev_scores(predictor, dev)
+                record = {"epoch": epoch, "train_loss": round(loss_sum / max(1, loss_count), 5), **scores}
+                progress.history.append(record)
+                logger.info("epoch %d %s", epoch, record)
+                if world.is_main:
+                    report.append_log(config.out, record)
+                if scores["dev_score"] > progress.best_score:
+                    progress.best_score, progress.stale = scores["dev_score"], 0
+                    progress.best_state = {k: v.detach().clone() for k, v in model.state_dict().items()}
+                else:
+                    progress.stale += 1
+                progress.finished = progress.finished or progress.stale >= config.patience
+                progress.epoch, progress.batch, progress.order, progress.losses = epoch + 1, 0, None, []
+                save()
+                if distributed.any_rank(stop.requested, world):
+                    raise Interrupted(str(checkpoint.path(config.out)), f"after epoch {epoch}")
+        assert progress.best_state is not None
+        model.load_state_dict(progress.best_state)
+        model.eval()
+        return progress.history
+
+    def _step(
+        self,
+        network: torch.nn.Module,
+        model: TextCNN,
+        optimizer: torch.optim.Optimizer,
+        trained: list[torch.nn.Parameter],
+        batch: Sequence[TrainingDocument],
+    ) -> float:
+        """One optimizer step on this rank's documents; DDP averages the gradients over ranks."""
+        inputs = self.placement.to(collate([d.document for d in batch]))
+        with self.placement.compute():
+            loss = _loss(network(inputs), batch, self.config.summary_weight)
+        optimizer.zero_grad()
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(trained, 5.0)
+        optimizer.step()
+        if model.classifier is not None and self.config.max_norm:
+            with torch.no_grad():
+                model.classifier.weight.copy_(
+                    torch.renorm(model.classifier.weight, 2, 0, self.config.max_norm)
+                )
+        return loss.item()
+
+    def _dev_scores(self, predictor: Predictor, dev: Sequence[Example]) -> dict[str, float]:
+        """Dev accuracy and ROUGE-1 F1 at the default length; dev_score is their mean. Each rank
+        scores every size-th document and the sums are added up, so all ranks see the same numbers
+        (and make the same early-stopping decision)."""
+        part = dev[self.world.rank :: self.world.size]
+        labelled = [e for e in part if e.label is not None]
+        summarized = [e for e in part if e.summary is not None]
+        correct = rouge = 0.0
+        with self.placement.compute():
+            if predictor.can_classify and labelled:
+                predicted = predictor.classify([e.text for e in labelled])
+                correct = sum(p.label == e.label for p, e in zip(predicted, labelled, strict=True))
+            if predictor.can_summarize and summarized:
+                summaries = predictor.summarize([e.text for e in summarized])
+                rouge = sum(
+                    rouge12(s.text, e.summary or "")[0] for s, e in zip(summaries, summarized, strict=True)
+                )
+        correct, n_labelled, rouge, n_summarized = distributed.sum_all(
+            [correct, len(labelled), rouge, len(summarized)], self.world
+        )
+        scores: dict[str, float] = {}
+        if predictor.can_classify and n_labelled:
+            scores["dev_accuracy"] = correct / n_labelled
+        if predictor.can_summarize and n_summarized:
+            scores["dev_rouge1"] = rouge / n_summarized
+        scores = {k: round(v, 5) for k, v in scores.items()}
+        scores["dev_score"] = round(statistics.fmean(scores.values()), 5) if scores else 0.0
+        return scores
 
 
-def _loss(model: TextCNN, batch: Sequence[TrainingDocument], summary_weight: float) -> torch.Tensor:
-    output = model(collate([d.document for d in batch]))
+def _loss(output: ModelOutput, batch: Sequence[TrainingDocument], summary_weight: float) -> torch.Tensor:
     loss = torch.zeros(())
     labelled = [i for i, d in enumerate(batch) if d.label is not None]
     if output.class_logits is not None and labelled:
@@ -386,26 +641,6 @@ def _loss(model: TextCNN, batch: Sequence[TrainingDocument], summary_weight: flo
         targets = torch.tensor([t for i in summarized for t in batch[i].targets or ()])
         loss = loss + summary_weight * F.binary_cross_entropy_with_logits(logits, targets)
     return loss
-
-
-def _dev_scores(predictor: Predictor, dev: Sequence[Example]) -> dict[str, float]:
-    """Dev accuracy and ROUGE-1 F1 at the default length; dev_score is their mean."""
-    scores: dict[str, float] = {}
-    labelled = [e for e in dev if e.label is not None]
-    if predictor.can_classify and labelled:
-        predicted = predictor.classify([e.text for e in labelled])
-        scores["dev_accuracy"] = statistics.fmean(
-            p.label == e.label for p, e in zip(predicted, labelled, strict=True)
-        )
-    summarized = [e for e in dev if e.summary is not None]
-    if predictor.can_summarize and summarized:
-        summaries = predictor.summarize([e.text for e in summarized])
-        scores["dev_rouge1"] = statistics.fmean(
-            rouge12(s.text, e.summary or "")[0] for s, e in zip(summaries, summarized, strict=True)
-        )
-    scores = {k: round(v, 5) for k, v in scores.items()}
-    scores["dev_score"] = round(statistics.fmean(scores.values()), 5) if scores else 0.0
-    return scores
 
 
 def _learn_blocking(predictor: Predictor, dev: Sequence[Example]) -> bool:
@@ -437,6 +672,7 @@ def _model_card(
     config: TrainConfig,
     metrics: dict[str, Any],
     command: str,
+    figures: Sequence[str],
 ) -> str:
     tasks = [
         t
@@ -465,14 +701,38 @@ A multi-task Kim (2014) CNN trained with textcnn for {" and ".join(tasks)}.
   of the vocabulary and {coverage["tokens"]:.1%} of the training tokens),
   filters {widths} x {model_config.num_filters}, vocabulary {metrics["vocab_size"]} tokens
 - Best dev epoch {metrics["best_epoch"]}: {dev_scores}
-- Trained in {metrics["train_seconds"]} s
-
-Reproduce with:
+- Trained in {metrics["train_seconds"]} s ({metrics["processes"]} process(es), {metrics["device"]},
+  {metrics["precision"]})
+{_label_table(metrics["label_counts"])}{_figure_links(figures)}
+Per-epoch metrics: `{report.METRICS_LOG}`. Reproduce with:
 
     {command or "python -m training.train ..."}
 
+or `python -m training.train --config training.toml` from this directory's settings.
 Measure on a test set with `python -m training.evaluate --model DIR --data TEST_FILE`.
 """
+
+
+def _label_table(counts: dict[str, dict[str, int]]) -> str:
+    """Documents per label in train and dev, with the imbalance when it is large."""
+    if not counts["train"]:
+        return ""
+    rows = "".join(
+        f"| {label} | {n} | {counts['dev'].get(label, 0)} |\n" for label, n in counts["train"].items()
+    )
+    ratio = report.imbalance(counts["train"])
+    note = (
+        f"\nThe classes are imbalanced: the largest has {ratio:.1f}x the documents of the smallest.\n"
+        if ratio is not None and ratio >= report.IMBALANCE_RATIO
+        else ""
+    )
+    return f"\n## Documents per label\n\n| label | train | dev |\n|---|---:|---:|\n{rows}{note}"
+
+
+def _figure_links(figures: Sequence[str]) -> str:
+    if not figures:
+        return ""
+    return "\n## Training\n\n" + "".join(f"![{Path(f).stem.replace('_', ' ')}]({f})\n" for f in figures)
 
 
 if __name__ == "__main__":

@@ -2,6 +2,7 @@
 
 import json
 import shutil
+from collections.abc import Sequence
 from dataclasses import replace
 from pathlib import Path
 
@@ -10,8 +11,9 @@ import torch
 
 from textcnn import InputError, Predictor
 from textcnn.config import ModelConfig, ModelInfo
-from textcnn.features import collate, prepare
+from textcnn.features import Document, collate, prepare
 from textcnn.model import TextCNN
+from textcnn.predict import Scores
 from textcnn.vocab import Vocabulary
 
 
@@ -143,3 +145,41 @@ def test_trigram_blocking_follows_the_model_and_the_caller(predictor: Predictor)
         [text], max_sentences=3, block_trigrams=True
     )
     assert forced == with_blocking
+
+
+def test_scores_are_one_per_document_and_sentence(
+    predictor: Predictor, train_rows: list[dict[str, str]]
+) -> None:
+    documents = predictor.prepare([train_rows[0]["text"], "", "One line only"])
+    scores = predictor.scores(documents)
+    assert [len(s.sentence_probs or ()) for s in scores] == [len(d.spans) for d in documents]
+    assert all(s.class_probs is not None and sum(s.class_probs) == pytest.approx(1) for s in scores)
+    [classification] = predictor.classify([train_rows[0]["text"]])
+    assert scores[0].class_probs is not None
+    assert classification.confidence == pytest.approx(max(scores[0].class_probs), abs=1e-6)
+
+
+def test_a_pluggable_scorer_serves_classify_and_summarize(
+    predictor: Predictor, train_rows: list[dict[str, str]]
+) -> None:
+    texts = [r["text"] for r in train_rows[:3]]
+    routed = Predictor(predictor.model, predictor.vocab, predictor.info)
+    calls: list[int] = []
+
+    def counting(documents: Sequence[Document]) -> list[Scores]:
+        calls.append(len(documents))
+        return routed.scores(documents)
+
+    routed.scorer = counting
+    assert routed.classify(texts) == predictor.classify(texts)
+    assert routed.summarize(texts) == predictor.summarize(texts)
+    assert calls == [3, 3]
+
+
+def test_documents_over_the_sentence_limit_are_refused(predictor: Predictor) -> None:
+    from textcnn.errors import LimitExceeded
+
+    limited = Predictor(predictor.model, predictor.vocab, predictor.info, max_sentences=3)
+    assert len(limited.classify(["One. Two. Three."])) == 1
+    with pytest.raises(LimitExceeded, match="document 1 has 4 sentences, over the limit of 3"):
+        limited.summarize(["Fine.", "One. Two. Three. Four."])

@@ -3,7 +3,7 @@ from pathlib import Path
 
 import pytest
 
-from training.data import DataError, Fields, holdout, load_examples
+from training.data import DataError, Fields, holdout, load_examples, stream_rows
 
 
 def write_jsonl(path: Path, rows: list[dict[str, object]]) -> str:
@@ -79,3 +79,56 @@ def test_holdout_is_seeded_and_disjoint(tmp_path: Path) -> None:
     assert len(dev) == 5 and len(train) == 45
     assert {e.text for e in train}.isdisjoint(e.text for e in dev)
     assert holdout(examples, 0.1, seed=3) == (train, dev)
+
+
+def test_save_to_disk_folders(tmp_path: Path) -> None:
+    import datasets
+
+    table = datasets.Dataset.from_dict({"text": ["one two", "three"], "label": ["a", "b"]})
+    table.save_to_disk(str(tmp_path / "plain"))
+    assert [e.label for e in load_examples(str(tmp_path / "plain"))] == ["a", "b"]
+    datasets.DatasetDict({"train": table, "test": table.select([1])}).save_to_disk(str(tmp_path / "dict"))
+    assert [e.text for e in load_examples(str(tmp_path / "dict"), split="test")] == ["three"]
+
+
+def test_gzipped_csv_and_bad_summary_type(tmp_path: Path) -> None:
+    import gzip
+
+    (tmp_path / "d.csv.gz").write_bytes(gzip.compress(b"text,label\nHello.,x\nBye.,y\n"))
+    assert [e.label for e in load_examples(str(tmp_path / "d.csv.gz"))] == ["x", "y"]
+    with pytest.raises(DataError, match=r"row 1: 'summary' must be a string or a list of strings, got int"):
+        load_examples(write_jsonl(tmp_path / "s.jsonl", [{"text": "x", "summary": 3}]))
+
+
+def test_unreadable_file(tmp_path: Path) -> None:
+    (tmp_path / "broken.jsonl").write_text('{"text": "fine", "label": "a"}\n{"text": \n')
+    with pytest.raises(DataError, match=r"broken\.jsonl: cannot be read as a dataset"):
+        load_examples(str(tmp_path / "broken.jsonl"))
+
+
+def test_hub_names_pass_config_and_split(monkeypatch: pytest.MonkeyPatch) -> None:
+    """No network here: the hub call is replaced, the code path up to it is the real one."""
+    import datasets
+
+    calls = []
+
+    def fake_load_dataset(name: str, config: str | None, *, split: str, streaming: bool) -> datasets.Dataset:
+        calls.append((name, config, split, streaming))
+        return datasets.Dataset.from_dict({"text": ["a b"], "label": [2]})
+
+    monkeypatch.setattr(datasets, "load_dataset", fake_load_dataset)
+    assert load_examples("ag_news", split="train[:10]", config="default")[0].label == "2"
+    assert list(stream_rows("glue", split="validation", config="sst2")) == [{"text": "a b", "label": 2}]
+    assert calls == [("ag_news", "default", "train[:10]", False), ("glue", "sst2", "validation", True)]
+
+
+def test_stream_rows_reads_gzip_lazily_and_reports_bad_files(tmp_path: Path) -> None:
+    rows = stream_rows("data/bbc_news_summary/train.jsonl.gz")
+    first = next(rows)
+    assert {"id", "text", "label", "summary"} <= set(first)
+    assert 1 + sum(1 for _ in rows) == 1781
+    (tmp_path / "broken.jsonl").write_text('{"text": "fine"}\n{"text": \n')
+    with pytest.raises(DataError, match="cannot be read as a dataset"):
+        list(stream_rows(str(tmp_path / "broken.jsonl")))
+    with pytest.raises(DataError, match="no such file"):
+        list(stream_rows(str(tmp_path / "missing.jsonl")))

@@ -1,0 +1,35 @@
+"""Torch threads per worker follow the cores the process may use: affinity mask and cgroup quota."""
+
+import os
+from pathlib import Path
+
+import pytest
+
+from service.cpu import available_cores, torch_threads
+
+AFFINITY = len(os.sched_getaffinity(0))
+
+
+@pytest.mark.parametrize(
+    ("cpu_max", "cores"),
+    [
+        ("max 100000\n", AFFINITY),
+        ("50000 100000\n", 1),  # half a core still gets one thread
+        (f"{AFFINITY * 100000 + 1} 100000\n", AFFINITY),  # a quota above the mask does not add cores
+        ("garbage", AFFINITY),
+    ],
+)
+def test_the_cgroup_quota_caps_the_affinity_mask(tmp_path: Path, cpu_max: str, cores: int) -> None:
+    path = tmp_path / "cpu.max"
+    path.write_text(cpu_max)
+    assert available_cores(path) == cores
+
+
+def test_no_cgroup_file_means_the_affinity_mask(tmp_path: Path) -> None:
+    assert available_cores(tmp_path / "missing") == AFFINITY
+
+
+def test_workers_share_the_cores_and_a_setting_wins() -> None:
+    assert torch_threads(3, workers=8) == 3
+    assert torch_threads(None, workers=10**6) == 1
+    assert torch_threads(None, workers=1) == available_cores()
