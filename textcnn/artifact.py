@@ -45,6 +45,7 @@ def save(
         "name": info.name,
         "labels": list(info.labels),
         "summary_length": asdict(info.summary_length),
+        "block_trigrams": info.block_trigrams,
         "model": model.config.to_dict(),
     }
     (directory / CONFIG).write_text(json.dumps(config, indent=2) + "\n", encoding="utf-8")
@@ -104,7 +105,10 @@ def load(directory: str | Path) -> tuple[TextCNN, Vocabulary, ModelInfo]:
             name=str(raw["name"]),
             labels=tuple(str(label) for label in raw["labels"]),
             summary_length=SummaryLength(**raw["summary_length"]),
+            block_trigrams=raw.get("block_trigrams", True),  # absent before it was learned
         )
+        if not isinstance(info.block_trigrams, bool):
+            raise TypeError("block_trigrams must be true or false")
     except (KeyError, TypeError, ValueError) as error:
         raise ModelLoadError(f"{directory / CONFIG} is not a valid model config: {error}") from error
     if len(info.labels) != config.num_classes:

@@ -78,3 +78,6 @@ class ModelInfo:
     name: str
     labels: tuple[str, ...] = ()
     summary_length: SummaryLength = field(default_factory=SummaryLength)
+    # Skip a summary sentence that shares a word trigram with one already chosen. Training keeps it
+    # only where it does not lower dev ROUGE: summaries that restate a phrase lose by it.
+    block_trigrams: bool = True

@@ -7,15 +7,15 @@ document vector, so a class's logit is its bias plus, for every feature j, weigh
 and each term belongs to the n-gram that won feature j. An n-gram's contribution is the sum of the
 terms it won. Nothing is sampled or approximated: the contributions and the bias add up to the logit.
 
-The sentence scorer's MLP is piecewise linear (Linear -> ReLU -> Linear). At a given input the ReLUs
-that are on fix a linear map, so the logit splits exactly into one term per input column plus a bias
-term, summed per block of the scorer's input: content (the sentence's own vector), context (the
-convolutions over its neighbours), document (the document vector), position (position embedding
-and relative position), salience (length, recurrence, centrality) and class (the class
-probabilities, when the model classifies). The content columns are the sentence's own pooled
-features, so they split further into the sentence's n-grams. These are the contributions within
-the current linear region, the exact form of gradient x input for this network; switching a part
-off would also switch ReLUs and is a different question.
+The sentence scorer is piecewise linear: an MLP (Linear -> ReLU -> Linear) plus a linear path from the
+position and salience statistics. At a given input the ReLUs that are on fix a linear map, so the
+logit splits exactly into one term per input column plus a bias term, summed per block of the scorer's
+input: content (the sentence's own vector), context (the convolutions over its neighbours), document
+(the document vector), position (position embedding and relative position), salience (length,
+recurrence, centrality) and class (the class probabilities, when the model classifies). The content
+columns are the sentence's own pooled features, so they split further into the sentence's n-grams.
+These are the contributions within the current linear region, the exact form of gradient x input for
+this network; switching a part off would also switch ReLUs and is a different question.
 """
 
 import copy
@@ -139,16 +139,20 @@ def explain_sentences(
     if predictor.model.classifier is not None:
         widths.append(config.num_classes)
     assert sum(widths) == first.in_features, "explain.py no longer matches SentenceScorer's input"
+    # The columns of the relative position and the salience statistics, which SentenceScorer.direct reads.
+    statistics = slice(sum(widths[:4]) - 1, sum(widths[:5]))
     results: list[tuple[SentenceExplanation, ...]] = []
     for run in _passes(predictor, texts):
         inputs = _mlp_inputs(predictor, scorer, run)  # (docs, max_sents, in_dim)
         active = (first(inputs) > 0).to(inputs.dtype)  # (docs, max_sents, hidden)
         gate = active * last.weight[0]  # (docs, max_sents, hidden): output weight of each active unit
         slopes = gate @ first.weight  # (docs, max_sents, in_dim): the logit's linear map at this input
+        slopes[:, :, statistics] += scorer.direct.weight[0]
         terms = slopes * inputs  # (docs, max_sents, in_dim)
-        biases = gate @ first.bias + last.bias[0]  # (docs, max_sents)
+        biases = gate @ first.bias + last.bias[0] + scorer.direct.bias[0]  # (docs, max_sents)
         part_sums = torch.stack([t.sum(dim=2) for t in terms.split(widths, dim=2)], dim=2)  # (d, s, parts)
-        logits = scorer.mlp(inputs).squeeze(2)  # (docs, max_sents): = biases + part_sums, up to rounding
+        # = biases + part_sums, up to rounding
+        logits = (scorer.mlp(inputs) + scorer.direct(inputs[:, :, statistics])).squeeze(2)
         for d, document in enumerate(run.documents):
             explained = []
             for s in range(len(document.spans)):
@@ -197,15 +201,23 @@ def _mlp_inputs(predictor: Predictor, scorer: SentenceScorer, run: _Pass) -> tor
     TextCNN.forward gives the scorer.
 
     SentenceScorer.forward assembles it inline; running the scorer on a shallow copy whose MLP is the
-    identity returns it from that very code, without touching the shared (thread-safe) module.
+    identity (and whose direct path adds nothing) returns it from that very code, without touching
+    the shared (thread-safe) module.
     """
     model = predictor.model
     class_probs = None if model.classifier is None else torch.softmax(model.classifier(run.document), dim=1)
     probe = copy.copy(scorer)
-    probe._modules = {**scorer._modules, "mlp": nn.Identity()}
+    probe._modules = {**scorer._modules, "mlp": nn.Identity(), "direct": _Zero()}
     salience = model.salience(run.batch, run.sentences)
     inputs: torch.Tensor = probe(run.sentences, run.document, salience, class_probs, run.batch.sentence_mask)
     return inputs
+
+
+class _Zero(nn.Module):
+    """Stands in for SentenceScorer.direct so the probe returns the MLP input unchanged."""
+
+    def forward(self, statistics: torch.Tensor) -> torch.Tensor:
+        return statistics.new_zeros(*statistics.shape[:-1], 1)
 
 
 def _top_ngrams(

@@ -47,6 +47,9 @@ class SentenceScorer(nn.Module):
             nn.Dropout(config.dropout),
             nn.Linear(config.context_dim, 1),
         )
+        # Position and salience also reach the logit linearly, past the hidden layer's dropout:
+        # a strong simple signal (recurrence, lead position) is learned at once, not only late.
+        self.direct = nn.Linear(1 + SALIENCE_DIM, 1)
 
     def forward(
         self,
@@ -72,17 +75,18 @@ class SentenceScorer(nn.Module):
         positions = torch.arange(max_sents, device=sentences.device)  # (max_sents,)
         position = self.position(positions.clamp(max=self.max_positions - 1))  # (max_sents, pos_dim)
         relative = positions[None, :] / counts.clamp(min=1)[:, None]  # (docs, max_sents)
+        statistics = torch.cat([relative.unsqueeze(2), salience], dim=2).to(sentences.dtype)
         parts = [
             sentences,
             context,
             document[:, None, :].expand(docs, max_sents, -1),
             position[None, :, :].expand(docs, -1, -1),
-            relative.unsqueeze(2).to(sentences.dtype),
-            salience.to(sentences.dtype),
+            statistics,
         ]
         if class_probs is not None:
             parts.append(class_probs[:, None, :].expand(docs, max_sents, -1).to(sentences.dtype))
-        return self.mlp(torch.cat(parts, dim=2)).squeeze(2)  # (docs, max_sents)
+        logits = self.mlp(torch.cat(parts, dim=2)) + self.direct(statistics)
+        return logits.squeeze(2)  # (docs, max_sents)
 
 
 class TextCNN(nn.Module):

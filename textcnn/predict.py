@@ -181,10 +181,11 @@ class Predictor:
         max_sentences: int | None = None,
         ratio: float | None = None,
         max_words: int | None = None,
-        block_trigrams: bool = True,
+        block_trigrams: bool | None = None,
     ) -> list[Summary]:
         """One extractive Summary per text, at most one length setting; the model's learned
-        default length otherwise. Raises InputError for a bad length setting."""
+        default length otherwise. `block_trigrams` defaults to what training chose for the model.
+        Raises InputError for a bad length setting."""
         if not self.can_summarize:
             raise UnsupportedTaskError("this model was trained without summaries and cannot summarize")
         resolve_length(
@@ -194,6 +195,8 @@ class Predictor:
             ratio=ratio,
             max_words=max_words,
         )  # validate once, before any work
+        if block_trigrams is None:
+            block_trigrams = self.info.block_trigrams
         documents = self.prepare(texts)
         results = []
         for document, scores in zip(documents, self.scorer(documents), strict=True):

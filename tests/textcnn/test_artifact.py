@@ -2,11 +2,12 @@
 
 import json
 import shutil
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
 
-from textcnn import ModelLoadError, Predictor
+from textcnn import ModelLoadError, Predictor, artifact
 
 
 @pytest.fixture
@@ -62,3 +63,10 @@ def test_corrupt_json(model_copy: Path) -> None:
     (model_copy / "manifest.json").write_text("{broken")
     with pytest.raises(ModelLoadError, match=r"manifest.json is not valid JSON"):
         Predictor.load(model_copy)
+
+
+def test_learned_selection_settings_round_trip(bbc_model_dir: Path, tmp_path: Path) -> None:
+    model, vocab, info = artifact.load(bbc_model_dir)
+    for block in (True, False):
+        saved = artifact.save(tmp_path / str(block), model, vocab, replace(info, block_trigrams=block))
+        assert Predictor.load(saved).info.block_trigrams is block

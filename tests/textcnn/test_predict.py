@@ -3,6 +3,7 @@
 import json
 import shutil
 from collections.abc import Sequence
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -125,6 +126,25 @@ def test_classifier_only_model_refuses_to_summarize() -> None:
     predictor = Predictor(model, vocab, ModelInfo("c", ("a", "b")))
     with pytest.raises(UnsupportedTaskError):
         predictor.summarize(["x"])
+
+
+def test_trigram_blocking_follows_the_model_and_the_caller(predictor: Predictor) -> None:
+    # The second and third sentences share "the central bank"; blocking keeps only one of them.
+    text = (
+        "Markets rose sharply on Monday.\n"
+        "Traders said the central bank would cut rates.\n"
+        "Analysts expect the central bank to act in March."
+    )
+    blocked = replace(predictor.info, block_trigrams=True)
+    unblocked = replace(predictor.info, block_trigrams=False)
+    [with_blocking] = Predictor(predictor.model, predictor.vocab, blocked).summarize([text], max_sentences=3)
+    [without] = Predictor(predictor.model, predictor.vocab, unblocked).summarize([text], max_sentences=3)
+    assert len(with_blocking.sentences) == 2
+    assert [s.index for s in without.sentences] == [0, 1, 2]
+    [forced] = Predictor(predictor.model, predictor.vocab, unblocked).summarize(
+        [text], max_sentences=3, block_trigrams=True
+    )
+    assert forced == with_blocking
 
 
 def test_scores_are_one_per_document_and_sentence(

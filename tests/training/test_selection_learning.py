@@ -1,0 +1,36 @@
+"""Training keeps trigram blocking only where dev summaries do not lose by it."""
+
+from collections.abc import Sequence
+from typing import cast
+
+from textcnn.predict import Predictor, Summary, SummarySentence
+from training.data import Example
+from training.train import _learn_blocking
+
+SENTENCES = ("The central bank cut rates.", "The central bank cut them again in May.", "Shares fell.")
+
+
+class TwoSentencePredictor:
+    """Always picks the first two sentences; blocking drops the second, which repeats a trigram."""
+
+    can_summarize = True
+
+    def summarize(self, texts: Sequence[str], *, block_trigrams: bool | None = None) -> list[Summary]:
+        chosen = SENTENCES[:1] if block_trigrams else SENTENCES[:2]
+        picked = tuple(SummarySentence(i, s, 0.9, 0, len(s)) for i, s in enumerate(chosen))
+        return [Summary(picked) for _ in texts]
+
+
+def _dev(summary: str) -> list[Example]:
+    return [Example(text=" ".join(SENTENCES), label=None, summary=summary)]
+
+
+def test_blocking_is_dropped_when_it_removes_reference_sentences() -> None:
+    predictor = cast(Predictor, TwoSentencePredictor())
+    assert _learn_blocking(predictor, _dev(" ".join(SENTENCES[:2]))) is False
+
+
+def test_blocking_is_kept_when_it_does_not_hurt() -> None:
+    predictor = cast(Predictor, TwoSentencePredictor())
+    assert _learn_blocking(predictor, _dev(SENTENCES[0])) is True
+    assert _learn_blocking(predictor, []) is True
