@@ -58,6 +58,7 @@ def save(
     every rank must make it). `run` is the settings a resume must repeat, `setup` what the run
     derived before training (for the model card). Returns the path on rank 0, None elsewhere."""
     generators = gather(_capture_rng(), world)
+    losses = gather(progress.losses, world)  # each rank's own batch losses of the epoch in progress
     if not world.is_main:
         return None
     target = path(out)
@@ -71,6 +72,7 @@ def save(
         "optimizer": optimizer.state_dict(),
         "shuffle": shuffle.getstate(),
         "rng": generators,
+        "losses": losses,
         "progress": asdict(progress),
     }
     partial = target.with_suffix(".tmp")
@@ -118,7 +120,7 @@ def restore(
     optimizer.load_state_dict(state["optimizer"])
     shuffle.setstate(_as_tuple(state["shuffle"]))
     _restore_rng(state["rng"][world.rank])
-    return Progress(**state["progress"])
+    return Progress(**(state["progress"] | {"losses": state["losses"][world.rank]}))
 
 
 def remove(out: str | Path) -> None:
