@@ -2,12 +2,14 @@
 
 A KeyboardInterrupt raised in the middle of an optimizer step would leave weights and optimizer
 state out of step with each other; the handler only sets a flag that the loop reads between steps.
-A second Ctrl-C interrupts at once, for a loop that is stuck.
+A second Ctrl-C interrupts at once, for a loop that is stuck, unless it comes within a grace period:
+under torchrun one Ctrl-C reaches a worker twice (from the terminal and forwarded by torchrun).
 """
 
 import contextlib
 import signal
 import threading
+import time
 from collections.abc import Iterator
 from types import FrameType
 
@@ -21,11 +23,15 @@ class Interrupted(Exception):
         self.where = where
 
 
+GRACE_SECONDS = 2.0  # a repeat SIGINT sooner than this is the same Ctrl-C
+
+
 class StopRequest:
     """Set by SIGINT while `catch_interrupts` is active."""
 
     def __init__(self) -> None:
         self.requested = False
+        self.at = 0.0  # monotonic time of the first SIGINT
 
 
 @contextlib.contextmanager
@@ -38,8 +44,10 @@ def catch_interrupts() -> Iterator[StopRequest]:
         return
 
     def handle(_signum: int, _frame: FrameType | None) -> None:
-        request.requested = True
-        signal.signal(signal.SIGINT, signal.default_int_handler)
+        if not request.requested:
+            request.requested, request.at = True, time.monotonic()
+        elif time.monotonic() - request.at > GRACE_SECONDS:
+            raise KeyboardInterrupt
 
     previous = signal.signal(signal.SIGINT, handle)
     try:

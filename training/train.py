@@ -131,7 +131,7 @@ def main(argv: Sequence[str] | None = None) -> None:
                 sys.stderr.write(f"{stop}; checkpoint saved to {saved}\nresume with:\n    {resume}\n")
             elif saved.is_file():
                 sys.stderr.write(
-                    f"interrupted; the last epoch's checkpoint is {saved}\nresume with:\n    {resume}\n"
+                    f"interrupted; the latest checkpoint is {saved}\nresume with:\n    {resume}\n"
                 )
             else:
                 sys.stderr.write("interrupted before the first checkpoint; nothing to resume\n")
