@@ -35,7 +35,7 @@ from textcnn.config import EMBEDDING_MODES, ModelConfig, ModelInfo, SummaryLengt
 from textcnn.errors import TextCNNError
 from textcnn.features import Document, collate
 from textcnn.model import ModelOutput, TextCNN
-from textcnn.predict import Predictor
+from textcnn.predict import Predictor, Summary
 from textcnn.tokenize import tokenize
 from textcnn.vocab import PAD_ID, UNK_ID, Vocabulary
 from training import checkpoint, config_file, distributed, plots, report
@@ -615,9 +615,7 @@ class Fit:
                 correct = sum(p.label == e.label for p, e in zip(predicted, labelled, strict=True))
             if predictor.can_summarize and summarized:
                 summaries = predictor.summarize([e.text for e in summarized])
-                rouge = sum(
-                    rouge12(s.text, e.summary or "")[0] for s, e in zip(summaries, summarized, strict=True)
-                )
+                rouge = _rouge1_sum(summaries, summarized)
         correct, n_labelled, rouge, n_summarized = distributed.sum_all(
             [correct, len(labelled), rouge, len(summarized)], self.world
         )
@@ -645,19 +643,23 @@ def _loss(output: ModelOutput, batch: Sequence[TrainingDocument], summary_weight
     return loss
 
 
+def _rouge1_sum(summaries: Sequence[Summary], examples: Sequence[Example]) -> float:
+    """Sum of the fast ROUGE-1 F1 of each summary against its example's reference."""
+    return sum(rouge12(s.text, e.summary or "")[0] for s, e in zip(summaries, examples, strict=True))
+
+
 def _learn_blocking(predictor: Predictor, dev: Sequence[Example]) -> bool:
     """Keep trigram blocking unless dev summaries score better without it: it guards against
-    repeats, but where summary sentences share stock phrases it rejects the right ones."""
+    repeats, but where summary sentences share a phrase (often a repeated name) it rejects the
+    right ones."""
     summarized = [e for e in dev if e.summary is not None]
     if not predictor.can_summarize or not summarized:
         return True
     texts = [e.text for e in summarized]
-    scores = {}
-    for block in (True, False):
-        summaries = predictor.summarize(texts, block_trigrams=block)
-        scores[block] = statistics.fmean(
-            rouge12(s.text, e.summary or "")[0] for s, e in zip(summaries, summarized, strict=True)
-        )
+    scores = {
+        block: _rouge1_sum(predictor.summarize(texts, block_trigrams=block), summarized) / len(summarized)
+        for block in (True, False)
+    }
     logger.info("dev ROUGE-1 with trigram blocking %.4f, without %.4f", scores[True], scores[False])
     return scores[True] >= scores[False]
 
