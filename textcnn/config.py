@@ -7,6 +7,7 @@ from dataclasses import asdict, dataclass, field, fields
 from typing import Any
 
 EMBEDDING_MODES = ("rand", "static", "non-static", "multichannel")
+DOCUMENT_POOLINGS = ("max", "max+mean")
 
 
 @dataclass(frozen=True)
@@ -29,6 +30,10 @@ class ModelConfig:
     # network (one tuned table; they differ only in its initial values); static freezes the table;
     # multichannel adds a frozen copy. The default is what model directories without the key hold.
     embedding_mode: str = "non-static"
+    # How sentence vectors become the document vector. max: the largest response of each filter
+    # anywhere in the document (Kim's max-over-time). max+mean: that, and beside it the mean over
+    # sentences, which also says how much of the document a feature runs through.
+    document_pooling: str = "max"
 
     def __post_init__(self) -> None:
         if self.num_classes == 1 or self.num_classes < 0:
@@ -39,6 +44,10 @@ class ModelConfig:
             raise ValueError("filter_widths must be positive")
         if self.embedding_mode not in EMBEDDING_MODES:
             raise ValueError(f"embedding_mode must be one of {EMBEDDING_MODES}, got {self.embedding_mode!r}")
+        if self.document_pooling not in DOCUMENT_POOLINGS:
+            raise ValueError(
+                f"document_pooling must be one of {DOCUMENT_POOLINGS}, got {self.document_pooling!r}"
+            )
         if self.max_sentence_tokens < max(self.filter_widths):
             raise ValueError("max_sentence_tokens must cover the widest filter")
 

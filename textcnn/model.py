@@ -29,7 +29,7 @@ class SentenceScorer(nn.Module):
     alone or in a batch.
     """
 
-    def __init__(self, config: ModelConfig, sentence_dim: int) -> None:
+    def __init__(self, config: ModelConfig, sentence_dim: int, document_dim: int) -> None:
         super().__init__()
         self.max_positions = config.max_positions
         self.context = nn.Sequential(
@@ -39,7 +39,7 @@ class SentenceScorer(nn.Module):
             nn.ReLU(),
         )
         self.position = nn.Embedding(config.max_positions, config.position_dim)
-        in_dim = 2 * sentence_dim + config.context_dim + config.num_classes + config.position_dim
+        in_dim = sentence_dim + document_dim + config.context_dim + config.num_classes + config.position_dim
         in_dim += 1 + SALIENCE_DIM  # relative position, salience
         self.mlp = nn.Sequential(
             nn.Linear(in_dim, config.context_dim),
@@ -59,7 +59,7 @@ class SentenceScorer(nn.Module):
         class_probs: torch.Tensor | None,
         mask: torch.Tensor,
     ) -> torch.Tensor:
-        """sentences: (docs, max_sents, dim), zero where masked; document: (docs, dim);
+        """sentences: (docs, max_sents, dim), zero where masked; document: (docs, document_dim);
         salience: (docs, max_sents, SALIENCE_DIM); class_probs: (docs, classes) or None;
         mask: (docs, max_sents) bool. Returns logits (docs, max_sents)."""
         docs, max_sents, _ = sentences.shape
@@ -90,10 +90,11 @@ class SentenceScorer(nn.Module):
 
 
 class TextCNN(nn.Module):
-    """Encodes every sentence once; the document vector is the max over its sentence vectors.
+    """Encodes every sentence once; the document vector pools its sentence vectors.
 
-    For a one-sentence text the document vector is exactly Kim's CNN feature vector, and in general
-    it is max-over-time pooling over all n-grams that do not cross a sentence boundary.
+    With max pooling, for a one-sentence text the document vector is exactly Kim's CNN feature
+    vector, and in general it is max-over-time pooling over all n-grams that do not cross a sentence
+    boundary. `max+mean` appends the mean over sentences (see ModelConfig.document_pooling).
     """
 
     token_idf: torch.Tensor  # (vocab_size,), a buffer that exists when the model summarizes
@@ -109,26 +110,28 @@ class TextCNN(nn.Module):
             config.embedding_mode,
         )
         self.output_dim = self.encoder.output_dim
+        self.document_dim = self.output_dim * (2 if config.document_pooling == "max+mean" else 1)
         self.dropout = nn.Dropout(config.dropout)
-        self.classifier = nn.Linear(self.output_dim, config.num_classes) if config.num_classes else None
-        self.scorer = SentenceScorer(config, self.output_dim) if config.summarize else None
+        self.classifier = nn.Linear(self.document_dim, config.num_classes) if config.num_classes else None
+        self.scorer = SentenceScorer(config, self.output_dim, self.document_dim) if config.summarize else None
         if config.summarize:
             # Corpus IDF per vocabulary entry, set by training (0 for padding and unknown tokens);
             # saved with the weights.
             self.register_buffer("token_idf", torch.zeros(config.vocab_size))
 
-    def forward(self, batch: Batch) -> ModelOutput:
+    def forward(self, batch: Batch, *, score_sentences: bool = True) -> ModelOutput:
+        """Both heads' logits; `score_sentences=False` skips the sentence scorer (sentence_logits is
+        then None), for callers that only classify."""
         grid = torch.zeros(batch.num_docs * batch.max_sentences, self.output_dim)
         for bucket in batch.buckets:
             grid[bucket.grid_index] = self.encoder(bucket.token_ids, bucket.lengths)  # (n, dim)
         sentences = grid.view(batch.num_docs, batch.max_sentences, self.output_dim)
-        # Features are >= 0 after ReLU, so the zero rows of padding never win this max either.
-        document = sentences.amax(dim=1)  # (docs, dim)
+        document = self.pool(sentences, batch.sentence_mask)
         class_logits = None
         if self.classifier is not None:
             class_logits = self.classifier(self.dropout(document))
         sentence_logits = None
-        if self.scorer is not None:
+        if self.scorer is not None and score_sentences:
             class_probs = None if class_logits is None else torch.softmax(class_logits.detach(), dim=1)
             sentence_logits = self.scorer(
                 self.dropout(sentences),
@@ -138,6 +141,16 @@ class TextCNN(nn.Module):
                 batch.sentence_mask,
             )
         return ModelOutput(class_logits, sentence_logits)
+
+    def pool(self, sentences: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        """sentences: (docs, max_sents, dim), zero where masked; mask: (docs, max_sents) bool.
+        Returns the document vectors, (docs, document_dim)."""
+        # Features are >= 0 after ReLU, so the zero rows of padding never win this max either.
+        largest = sentences.amax(dim=1)  # (docs, dim)
+        if self.config.document_pooling == "max":
+            return largest
+        counts = mask.sum(dim=1, keepdim=True).clamp(min=1).to(sentences.dtype)  # (docs, 1)
+        return torch.cat([largest, sentences.sum(dim=1) / counts], dim=1)
 
     def salience(self, batch: Batch, sentences: torch.Tensor) -> torch.Tensor:
         """Statistics of how central each sentence is to its document, (docs, max_sents, SALIENCE_DIM):

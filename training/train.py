@@ -31,7 +31,7 @@ from tqdm import tqdm
 from tqdm.contrib.logging import logging_redirect_tqdm
 
 from textcnn import artifact
-from textcnn.config import EMBEDDING_MODES, ModelConfig, ModelInfo, SummaryLength
+from textcnn.config import DOCUMENT_POOLINGS, EMBEDDING_MODES, ModelConfig, ModelInfo, SummaryLength
 from textcnn.errors import TextCNNError
 from textcnn.features import Document, collate
 from textcnn.model import ModelOutput, TextCNN
@@ -66,6 +66,7 @@ class TrainConfig:
     name: str | None = None
     embeddings: str = "word2vec"  # in-domain vectors: word2vec (skip-gram) | cbow | fasttext | random
     embedding_mode: str = "non-static"  # Kim (2014): rand | static | non-static | multichannel
+    document_pooling: str = "max"  # max | max+mean: sentence vectors -> document vector
     vectors: str | None = None  # pretrained vector file (word2vec, GloVe, fastText .vec, gensim)
     unlabeled: str | None = None  # extra plain text (one document per line) for in-domain vectors
     vector_epochs: int = 5
@@ -174,7 +175,9 @@ def parse_args(argv: Sequence[str]) -> TrainConfig:
     for name, value in defaults.items():
         if name in flags:
             continue
-        choices = {"device": DEVICES, "precision": PRECISIONS}.get(name)
+        choices = {"device": DEVICES, "precision": PRECISIONS, "document_pooling": DOCUMENT_POOLINGS}.get(
+            name
+        )
         parser.add_argument("--" + name.replace("_", "-"), type=types[name], default=value, choices=choices)
     parser.add_argument("--filter-widths", type=int, nargs="+", default=[3, 4, 5])
     parser.add_argument("--cased", dest="lowercase", action="store_false", help="keep letter case")
@@ -305,6 +308,7 @@ def _train(config: TrainConfig, command: str, world: World, placement: Placement
         lowercase=config.lowercase,
         max_sentence_tokens=config.max_sentence_tokens,
         embedding_mode=mode,
+        document_pooling=config.document_pooling,
     )
     model = TextCNN(model_config)
     placeholder = ModelInfo(name="", labels=labels)
@@ -703,7 +707,8 @@ A multi-task Kim (2014) CNN trained with textcnn for {" and ".join(tasks)}.
 - Architecture: {model_config.embedding_dim}-d embeddings, Kim's `{model_config.embedding_mode}` mode
   (vectors: {metrics["vectors"] or "none, uniform random init"}; they cover {coverage["vocabulary"]:.1%}
   of the vocabulary and {coverage["tokens"]:.1%} of the training tokens),
-  filters {widths} x {model_config.num_filters}, vocabulary {metrics["vocab_size"]} tokens
+  filters {widths} x {model_config.num_filters}, `{model_config.document_pooling}` pooling of sentence
+  vectors into the document vector, vocabulary {metrics["vocab_size"]} tokens
 - Best dev epoch {metrics["best_epoch"]}: {dev_scores}
 - Trained in {metrics["train_seconds"]} s ({metrics["processes"]} process(es), {metrics["device"]},
   {metrics["precision"]})
