@@ -202,7 +202,7 @@ class Replay(Predictor):
         super().__init__(predictor.model, predictor.vocab, predictor.info)
         self.documents = documents
         self.cached = predictor.scores(documents)
-        self.scorer = lambda _: self.cached
+        self.scorer = lambda _documents, sentences=True: self.cached
 
     def prepare(self, texts: Sequence[str]) -> list[Document]:
         return self.documents

@@ -28,6 +28,7 @@ logger = logging.getLogger(__name__)
 @dataclass
 class _Request:
     documents: Sequence[Document]
+    sentences: bool  # whether the request needs sentence probabilities
     answer: Future[list[Scores]] = field(default_factory=Future)
 
 
@@ -63,11 +64,12 @@ class MicroBatcher:
         """Requests waiting for a forward pass."""
         return len(self._waiting)
 
-    def scores(self, documents: Sequence[Document]) -> list[Scores]:
-        """One Scores per document, from a forward pass shared with other requests. Blocks."""
+    def scores(self, documents: Sequence[Document], *, sentences: bool = True) -> list[Scores]:
+        """One Scores per document, from a forward pass shared with other requests. Blocks. A pass
+        scores sentences when any of its requests needs them."""
         if not documents:
             return []
-        request = _Request(documents)
+        request = _Request(documents, sentences)
         with self._ready:
             if self._closed:
                 raise RuntimeError("the micro-batcher is closed")
@@ -119,7 +121,7 @@ class MicroBatcher:
         documents = [d for r in batch for d in r.documents]
         self._observe(len(batch), len(documents))
         try:
-            scores = self._score(documents)
+            scores = self._score(documents, sentences=any(r.sentences for r in batch))
         except Exception as error:
             if len(batch) == 1:
                 batch[0].answer.set_exception(error)
@@ -136,6 +138,6 @@ class MicroBatcher:
 
     def _run_alone(self, request: _Request) -> None:
         try:
-            request.answer.set_result(self._score(request.documents))
+            request.answer.set_result(self._score(request.documents, sentences=request.sentences))
         except Exception as error:  # raised again in the request's own thread
             request.answer.set_exception(error)

@@ -128,9 +128,9 @@ class Metrics:
     def observed(self, score: Scorer) -> Scorer:
         """`score`, recording each call as a pass of one request (serving without micro-batching)."""
 
-        def observed_score(documents: Sequence[Document]) -> list[Scores]:
+        def observed_score(documents: Sequence[Document], *, sentences: bool = True) -> list[Scores]:
             self.observe_pass(1, len(documents))
-            return score(documents)
+            return score(documents, sentences=sentences)
 
         return observed_score
 

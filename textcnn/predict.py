@@ -6,9 +6,10 @@ into classifications or summaries. `classify` and `summarize` run all three.
 """
 
 import logging
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Protocol
 
 import torch
 
@@ -33,7 +34,11 @@ class Scores:
     sentence_probs: tuple[float, ...] | None  # one per sentence; None when it does not summarize
 
 
-Scorer = Callable[[Sequence[Document]], list[Scores]]
+class Scorer(Protocol):
+    """How forward passes run: one Scores per document. `sentences=False` may leave out the sentence
+    probabilities (a classification needs only the encoder and the classifier)."""
+
+    def __call__(self, documents: Sequence[Document], *, sentences: bool = True) -> list[Scores]: ...
 
 
 @dataclass(frozen=True)
@@ -134,20 +139,21 @@ class Predictor:
             documents.append(document)
         return documents
 
-    def scores(self, documents: Sequence[Document]) -> list[Scores]:
-        """Forward passes of at most `batch_size` documents; one Scores per document."""
+    def scores(self, documents: Sequence[Document], *, sentences: bool = True) -> list[Scores]:
+        """Forward passes of at most `batch_size` documents; one Scores per document. With
+        `sentences=False` the sentence scorer does not run and `sentence_probs` is None."""
         results: list[Scores] = []
         with torch.inference_mode(), torch.autocast("cpu", dtype=torch.bfloat16, enabled=self.bf16):
             for start in range(0, len(documents), self.batch_size):
                 chunk = documents[start : start + self.batch_size]
-                output = self.model(collate(chunk))
+                output = self.model(collate(chunk), score_sentences=sentences)
                 # One conversion to Python per pass, not per document.
                 classes = (
                     None
                     if output.class_logits is None
                     else output.class_logits.float().softmax(dim=1).tolist()
                 )
-                sentences = (
+                probs = (
                     None
                     if output.sentence_logits is None
                     else output.sentence_logits.float().sigmoid().tolist()
@@ -156,7 +162,7 @@ class Predictor:
                     results.append(
                         Scores(
                             None if classes is None else tuple(classes[i]),
-                            None if sentences is None else tuple(sentences[i][: len(document.spans)]),
+                            None if probs is None else tuple(probs[i][: len(document.spans)]),
                         )
                     )
         return results
@@ -168,7 +174,7 @@ class Predictor:
         if top_k is not None and top_k < 1:
             raise InputError(f"top_k must be at least 1, got {top_k}")
         results = []
-        for scores in self.scorer(self.prepare(texts)):
+        for scores in self.scorer(self.prepare(texts), sentences=False):
             assert scores.class_probs is not None
             ranked = sorted(zip(self.info.labels, scores.class_probs, strict=True), key=lambda p: -p[1])
             results.append(Classification(ranked[0][0], ranked[0][1], dict(ranked[:top_k])))

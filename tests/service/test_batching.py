@@ -39,10 +39,12 @@ class FakeModel:
 
     def __init__(self) -> None:
         self.passes: list[list[str]] = []
+        self.scored_sentences: list[bool] = []  # per pass: whether sentence scores were asked for
         self.release = threading.Event()
 
-    def score(self, documents: Sequence[Document]) -> list[Scores]:
+    def score(self, documents: Sequence[Document], *, sentences: bool = True) -> list[Scores]:
         self.passes.append([d.text for d in documents])
+        self.scored_sentences.append(sentences)
         self.release.wait(timeout=30)
         if any(d.text == "bad" for d in documents):
             raise ValueError("a document the model cannot take")
@@ -58,8 +60,10 @@ def fake() -> Iterator[tuple[FakeModel, MicroBatcher]]:
     batcher.close()
 
 
-def ask(pool: ThreadPoolExecutor, batcher: MicroBatcher, *texts: str) -> Future[list[Scores]]:
-    return pool.submit(batcher.scores, [document(t) for t in texts])
+def ask(
+    pool: ThreadPoolExecutor, batcher: MicroBatcher, *texts: str, sentences: bool = True
+) -> Future[list[Scores]]:
+    return pool.submit(batcher.scores, [document(t) for t in texts], sentences=sentences)
 
 
 def values(future: Future[list[Scores]]) -> list[float]:
@@ -81,6 +85,27 @@ def test_requests_waiting_during_a_pass_share_the_next_one(fake: tuple[FakeModel
     assert sorted(model.passes[1] + model.passes[2]) == sorted(
         str(n + h) for n in range(1, 5) for h in (0, 0.5)
     )
+
+
+def test_a_pass_scores_sentences_only_when_one_of_its_requests_needs_them(
+    fake: tuple[FakeModel, MicroBatcher],
+) -> None:
+    model, batcher = fake
+    with ThreadPoolExecutor(4) as pool:
+        first = ask(pool, batcher, "0", sentences=False)
+        wait_until(lambda: len(model.passes) == 1)
+        labels_only = [ask(pool, batcher, str(n), sentences=False) for n in (1, 2)]
+        wait_until(lambda: batcher.waiting == 2)
+        model.release.set()
+        assert values(first) == [0.0] and [values(f) for f in labels_only] == [[1.0], [2.0]]
+        model.release.clear()
+        held = ask(pool, batcher, "3", sentences=False)
+        wait_until(lambda: len(model.passes) == 3)
+        mixed = [ask(pool, batcher, "4", sentences=False), ask(pool, batcher, "5")]
+        wait_until(lambda: batcher.waiting == 2)
+        model.release.set()
+        assert values(held) == [3.0] and [values(f) for f in mixed] == [[4.0], [5.0]]
+    assert model.scored_sentences == [False, False, False, True]
 
 
 def test_a_failing_document_fails_only_its_own_request(fake: tuple[FakeModel, MicroBatcher]) -> None:

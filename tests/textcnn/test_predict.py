@@ -164,16 +164,28 @@ def test_a_pluggable_scorer_serves_classify_and_summarize(
 ) -> None:
     texts = [r["text"] for r in train_rows[:3]]
     routed = Predictor(predictor.model, predictor.vocab, predictor.info)
-    calls: list[int] = []
+    calls: list[tuple[int, bool]] = []
 
-    def counting(documents: Sequence[Document]) -> list[Scores]:
-        calls.append(len(documents))
-        return routed.scores(documents)
+    def counting(documents: Sequence[Document], *, sentences: bool = True) -> list[Scores]:
+        calls.append((len(documents), sentences))
+        return routed.scores(documents, sentences=sentences)
 
     routed.scorer = counting
     assert routed.classify(texts) == predictor.classify(texts)
     assert routed.summarize(texts) == predictor.summarize(texts)
-    assert calls == [3, 3]
+    assert calls == [(3, False), (3, True)]  # classification never runs the sentence scorer
+
+
+def test_scores_without_sentences_skip_the_scorer_and_keep_the_class_probabilities(
+    predictor: Predictor, train_rows: list[dict[str, str]]
+) -> None:
+    documents = predictor.prepare([r["text"] for r in train_rows[:4]])
+    full = predictor.scores(documents)
+    labels_only = predictor.scores(documents, sentences=False)
+    assert all(s.sentence_probs is None for s in labels_only)
+    assert all(s.sentence_probs is not None for s in full)
+    for a, b in zip(full, labels_only, strict=True):
+        assert a.class_probs == pytest.approx(b.class_probs, abs=1e-6)
 
 
 def test_documents_over_the_sentence_limit_are_refused(predictor: Predictor) -> None:
