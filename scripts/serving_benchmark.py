@@ -69,30 +69,32 @@ def peak_gflops(repeats: int, size: int = 2048) -> float:
 
 
 def model_only(predictor: Predictor, texts: Sequence[str], repeats: int, peak: float) -> dict[str, Any]:
-    """Forward passes alone, over batches collated beforehand (the server's limit)."""
+    """Forward passes alone, over batches collated beforehand (the server's limit): the whole network,
+    and the classification path (`score_sentences=False`, what `/classify` runs)."""
     documents = predictor.prepare(texts)
     size = predictor.batch_size
     batches = [collate(documents[i : i + size]) for i in range(0, len(documents), size)]
-    counter = FlopCounterMode(display=False)
-    with torch.inference_mode(), counter:
-        for batch in batches:
-            predictor.model(batch)
-    flops = counter.get_total_flops() / len(texts)
-
-    def forward_all(bf16: bool) -> None:
-        with torch.inference_mode(), torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
+    report: dict[str, Any] = {"batch_size": size}
+    for name, sentences in (("both_heads", True), ("classification", False)):
+        counter = FlopCounterMode(display=False)
+        with torch.inference_mode(), counter:
             for batch in batches:
-                predictor.model(batch)
+                predictor.model(batch, score_sentences=sentences)
+        flops = counter.get_total_flops() / len(texts)
 
-    seconds = timed(lambda: forward_all(False), repeats)
-    docs_per_s = len(texts) / seconds
-    return {
-        "batch_size": size,
-        "flops_per_document": flops,
-        "docs_per_s": round(docs_per_s, 1),
-        "gflops_per_s": round(flops * docs_per_s / 1e9, 2),
-        "share_of_peak": round(flops * docs_per_s / 1e9 / peak, 3),
-    }
+        def forward_all(sentences: bool = sentences) -> None:
+            with torch.inference_mode():
+                for batch in batches:
+                    predictor.model(batch, score_sentences=sentences)
+
+        docs_per_s = len(texts) / timed(forward_all, repeats)
+        report[name] = {
+            "flops_per_document": flops,
+            "docs_per_s": round(docs_per_s, 1),
+            "gflops_per_s": round(flops * docs_per_s / 1e9, 2),
+            "share_of_peak": round(flops * docs_per_s / 1e9 / peak, 3),
+        }
+    return report
 
 
 def bf16_agreement(model_dir: Path, texts: Sequence[str], repeats: int) -> dict[str, Any]:

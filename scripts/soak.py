@@ -15,6 +15,7 @@ Nothing leaves the machine: the server listens on 127.0.0.1 only.
 
 import argparse
 import asyncio
+import importlib.util
 import json
 import logging
 import os
@@ -264,6 +265,10 @@ def machine() -> dict[str, Any]:
         "cores": os.cpu_count(),
         "load_average_at_start": os.getloadavg(),
         "python": sys.version,
+        # What uvicorn's "auto" picks: the C HTTP parser and event loop when they are installed.
+        "uvicorn_http": "httptools" if importlib.util.find_spec("httptools") else "h11",
+        "uvicorn_loop": "uvloop" if importlib.util.find_spec("uvloop") else "asyncio",
+        "malloc_env": {k: v for k, v in os.environ.items() if k.startswith("MALLOC_")},
     }
 
 

@@ -26,7 +26,7 @@ from fastapi_offline import FastAPIOffline
 from starlette.routing import Match
 from starlette.types import Scope
 
-from service import auth, schemas
+from service import auth, memory, schemas
 from service.backpressure import ModelGate, Overloaded, TimedOut
 from service.batching import MicroBatcher
 from service.cpu import torch_threads
@@ -94,6 +94,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         # endless shapes: 16 took ~150 MB off the server's RSS in the 5-minute soak (RELIABILITY.md).
         # Read when the first kernel is built, i.e. after this; an operator's own value wins.
         os.environ.setdefault("ONEDNN_PRIMITIVE_CACHE_CAPACITY", "16")
+        memory.fix_mmap_threshold(settings.malloc_mmap_threshold)
         bf16 = settings.bf16 and bf16_supported()
         if settings.bf16 and not bf16:
             logger.warning("TEXTCNN_BF16 ignored: this CPU has no native bfloat16; serving in float32")

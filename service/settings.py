@@ -37,6 +37,13 @@ class Settings(BaseSettings):
     log_format: Literal["json", "text"] = Field("json", description="log lines as JSON or plain text")
     log_level: str = Field("INFO", description="root log level")
     log_texts: bool = Field(False, description="debug only: log the submitted document texts")
+    malloc_mmap_threshold: int = Field(
+        128 * 1024,
+        ge=0,
+        le=32 * 1024 * 1024,
+        description="glibc: allocations from this many bytes are mmapped and handed back when freed, "
+        "which keeps RSS flat; 0 leaves glibc's adaptive threshold",
+    )
     shutdown_timeout_s: int = Field(30, ge=1, description="drain in-flight requests on SIGTERM")
 
     def requests_at_once(self) -> int:

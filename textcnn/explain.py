@@ -4,8 +4,10 @@ likely, and what made a sentence a summary sentence.
 Both heads sit on max-pooled features, so every feature has exactly one origin. A document feature is
 the largest response of one filter to one window of one sentence; the classifier is linear over the
 document vector, so a class's logit is its bias plus, for every feature j, weight[class, j] * feature_j,
-and each term belongs to the n-gram that won feature j. An n-gram's contribution is the sum of the
-terms it won. Nothing is sampled or approximated: the contributions and the bias add up to the logit.
+and each term belongs to the n-gram that won feature j. With `max+mean` document pooling the mean part
+is linear too: its term for feature j splits into one share per sentence, weight * feature_sj / n,
+each belonging to the n-gram that won feature j in sentence s. An n-gram's contribution is the sum of
+the terms it won. Nothing is sampled or approximated: the contributions and the bias add up to the logit.
 
 The sentence scorer is piecewise linear: an MLP (Linear -> ReLU -> Linear) plus a linear path from the
 position and salience statistics. At a given input the ReLUs that are on fix a linear map, so the
@@ -81,8 +83,8 @@ class _Pass:
     batch: Batch
     sentences: torch.Tensor  # (docs, max_sents, dim), zero where masked
     starts: torch.Tensor  # (docs, max_sents, dim) long: start token of each feature's winning window
-    document: torch.Tensor  # (docs, dim): max over sentences, as in TextCNN.forward
-    winner: torch.Tensor  # (docs, dim) long: the sentence each document feature came from
+    document: torch.Tensor  # (docs, document_dim): as TextCNN.pool makes it
+    winner: torch.Tensor  # (docs, dim) long: the sentence each max-pooled document feature came from
 
 
 @torch.inference_mode()
@@ -103,12 +105,23 @@ def explain_classification(
     for run in _passes(predictor, texts):
         logits = classifier(run.document)  # (docs, classes)
         probabilities = torch.softmax(logits, dim=1)
+        dim = predictor.model.output_dim
         for d, document in enumerate(run.documents):
             c = labels.index(label) if label is not None else int(logits[d].argmax())
-            contributions = classifier.weight[c] * run.document[d]  # (dim,)
+            weight = classifier.weight[c]  # (document_dim,)
             winner = run.winner[d]  # (dim,)
             starts = run.starts[d].gather(0, winner[None, :])[0]  # (dim,): in each feature's sentence
-            ngrams = _top_ngrams(predictor, document, winner, starts, contributions, top_n)
+            features = torch.arange(dim)
+            origins = [(winner, starts, features, weight[:dim] * run.document[d, :dim])]
+            if predictor.model.document_dim > dim:  # max+mean: each sentence's share of the mean part
+                count = len(document.spans)
+                for s in range(count):
+                    share = weight[dim:] * run.sentences[d, s] / count
+                    origins.append((torch.full((dim,), s), run.starts[d, s], features, share))
+            sentence_of, start_of, feature_of, contributions = (
+                torch.cat(x) for x in zip(*origins, strict=True)
+            )
+            ngrams = _top_ngrams(predictor, document, sentence_of, start_of, feature_of, contributions, top_n)
             results.append(
                 ClassExplanation(
                     labels[c],
@@ -135,7 +148,14 @@ def explain_sentences(
     first, *_, last = (m for m in scorer.mlp if isinstance(m, nn.Linear))
     dim = predictor.model.output_dim
     config = predictor.model.config
-    widths = [dim, config.context_dim, dim, config.position_dim + 1, SALIENCE_DIM]  # relative joins position
+    document_dim = predictor.model.document_dim
+    widths = [
+        dim,
+        config.context_dim,
+        document_dim,
+        config.position_dim + 1,
+        SALIENCE_DIM,
+    ]  # relative joins position
     if predictor.model.classifier is not None:
         widths.append(config.num_classes)
     assert sum(widths) == first.in_features, "explain.py no longer matches SentenceScorer's input"
@@ -158,6 +178,7 @@ def explain_sentences(
             for s in range(len(document.spans)):
                 content = terms[d, s, :dim]  # (dim,): the sentence's own features
                 origin = torch.full((dim,), s, dtype=torch.long)
+                features = torch.arange(dim)
                 explained.append(
                     SentenceExplanation(
                         s,
@@ -165,7 +186,7 @@ def explain_sentences(
                         float(logits[d, s]),
                         float(biases[d, s]),
                         dict(zip(PARTS[: len(widths)], part_sums[d, s].tolist(), strict=True)),
-                        _top_ngrams(predictor, document, origin, run.starts[d, s], content, top_n),
+                        _top_ngrams(predictor, document, origin, run.starts[d, s], features, content, top_n),
                     )
                 )
             results.append(tuple(explained))
@@ -192,7 +213,8 @@ def _passes(predictor: Predictor, texts: Sequence[str]) -> Iterator[_Pass]:
             )
         shape = (batch.num_docs, batch.max_sentences, encoder.output_dim)
         sentences = grid.view(shape)
-        document, winner = sentences.max(dim=1)  # (docs, dim) each
+        winner = sentences.max(dim=1).indices  # (docs, dim)
+        document = predictor.model.pool(sentences, batch.sentence_mask)
         yield _Pass(chunk, batch, sentences, starts.view(shape), document, winner)
 
 
@@ -223,18 +245,21 @@ class _Zero(nn.Module):
 def _top_ngrams(
     predictor: Predictor,
     document: Document,
-    sentence_of: torch.Tensor,  # (dim,) long: the sentence each feature came from
-    start_of: torch.Tensor,  # (dim,) long: the first token of its winning window there
-    contributions: torch.Tensor,  # (dim,): each feature's term in the logit
+    sentence_of: torch.Tensor,  # (terms,) long: the sentence each term's feature came from
+    start_of: torch.Tensor,  # (terms,) long: the first token of its winning window there
+    feature_of: torch.Tensor,  # (terms,) long: the encoder feature (filter) of each term
+    contributions: torch.Tensor,  # (terms,): each term of the logit
     top_n: int,
 ) -> tuple[NGram, ...]:
-    """Sum the features' contributions per winning n-gram and keep the top_n positive sums."""
+    """Sum the terms' contributions per winning n-gram and keep the top_n positive sums."""
     num_filters = predictor.model.config.num_filters
     widths = predictor.model.config.filter_widths
     totals: dict[tuple[int, int, int], float] = defaultdict(float)
     counts: dict[tuple[int, int, int], int] = defaultdict(int)
-    features = zip(sentence_of.tolist(), start_of.tolist(), contributions.tolist(), strict=True)
-    for j, (s, start, value) in enumerate(features):
+    terms = zip(
+        sentence_of.tolist(), start_of.tolist(), feature_of.tolist(), contributions.tolist(), strict=True
+    )
+    for s, start, j, value in terms:
         if value == 0:  # a feature that is zero (its ReLU is off) has no n-gram behind it
             continue
         length = len(document.token_ids[s])

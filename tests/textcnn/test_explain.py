@@ -82,6 +82,42 @@ def test_one_filter_network_by_hand() -> None:
     assert other.ngrams == ()  # its only feature counts against "other": nothing positive to show
 
 
+def test_mean_pooling_shares_are_split_over_sentences_by_hand() -> None:
+    # max+mean pooling, one unigram filter = the embedding: "goal" (2.0) and "win" (1.0) are the only
+    # non-zero tokens. Sentence features are 2.0, 1.0 and 0.0: the document vector is [max 2.0,
+    # mean 1.0]. Class weights [1, 3]: "goal" carries 1 * 2.0 + 3 * 2.0 / 3 = 4.0, "win" 3 * 1.0 / 3.
+    vocab = Vocabulary([PAD, UNK, "a", "goal", "win", "dull", "."])
+    config = ModelConfig(
+        len(vocab),
+        2,
+        False,
+        embedding_dim=1,
+        filter_widths=(1,),
+        num_filters=1,
+        document_pooling="max+mean",
+    )
+    model = TextCNN(config)
+    with torch.no_grad():
+        model.encoder.embedding.weight.zero_()
+        model.encoder.embedding.weight[vocab.encode(["goal"])[0]] = 2.0
+        model.encoder.embedding.weight[vocab.encode(["win"])[0]] = 1.0
+        model.encoder.convs[0].weight.fill_(1.0)
+        model.encoder.convs[0].bias.zero_()
+        assert model.classifier is not None
+        model.classifier.weight.copy_(torch.tensor([[1.0, 3.0], [0.0, 0.0]]))
+        model.classifier.bias.zero_()
+    predictor = Predictor(model, vocab, ModelInfo("hand", ("sport", "other")))
+
+    [sport] = explain_classification(predictor, ["A goal.\n\nA win.\n\nA dull."])
+    assert sport.logit == pytest.approx(5.0)
+    goal, win = sport.ngrams
+    assert (goal.text, goal.sentence, goal.features) == ("goal", 0, 2)  # the max and its mean share
+    assert goal.contribution == pytest.approx(4.0)
+    assert (win.text, win.sentence, win.features) == ("win", 1, 1)
+    assert win.contribution == pytest.approx(1.0)
+    assert sport.bias + goal.contribution + win.contribution == pytest.approx(sport.logit)
+
+
 def test_probabilities_and_scores_are_the_models(predictor: Predictor, articles: list[str]) -> None:
     texts = [*articles[:6], "", "One line only"]
     for explained, predicted in zip(
