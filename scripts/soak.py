@@ -195,7 +195,7 @@ async def soak(args: argparse.Namespace, base: str, pid: int) -> dict[str, Any]:
                 total.timeouts += 1
                 continue
             except httpx.TransportError as error:
-                logger.warning("dropped connection (%s): %s", kind.name, error)
+                logger.warning("dropped connection (%s): %s %s", kind.name, type(error).__name__, error)
                 window_at(sent).dropped += 1
                 total.dropped += 1
                 continue

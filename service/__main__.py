@@ -37,6 +37,9 @@ def main() -> None:
         log_config=None,
         access_log=False,  # service.observability writes one access line per request, with its id
         timeout_graceful_shutdown=settings.shutdown_timeout_s,
+        # A server that closes an idle connection races the client's next request on it, which then
+        # fails without an answer; the client side closing it first never loses a request.
+        timeout_keep_alive=settings.keep_alive_s,
     )
 
 

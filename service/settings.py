@@ -44,6 +44,12 @@ class Settings(BaseSettings):
         description="glibc: allocations from this many bytes are mmapped and handed back when freed, "
         "which keeps RSS flat; 0 leaves glibc's adaptive threshold",
     )
+    keep_alive_s: int = Field(
+        75,
+        ge=1,
+        description="idle keep-alive connections are closed after this; keep it above the load "
+        "balancer's idle timeout (60 s on common ones), so that the proxy, not the server, closes them",
+    )
     shutdown_timeout_s: int = Field(30, ge=1, description="drain in-flight requests on SIGTERM")
 
     def requests_at_once(self) -> int:

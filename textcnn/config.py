@@ -34,6 +34,10 @@ class ModelConfig:
     # anywhere in the document (Kim's max-over-time). max+mean: that, and beside it the mean over
     # sentences, which also says how much of the document a feature runs through.
     document_pooling: str = "max"
+    # Add a linear term over the document's TF-IDF word vector to the class logits: a logistic
+    # regression on word counts, trained with the CNN, for what max-pooled n-gram detectors cannot
+    # see (how often a word occurs; words seen too rarely to shape a filter).
+    bag_of_words: bool = False
 
     def __post_init__(self) -> None:
         if self.num_classes == 1 or self.num_classes < 0:
@@ -44,6 +48,8 @@ class ModelConfig:
             raise ValueError("filter_widths must be positive")
         if self.embedding_mode not in EMBEDDING_MODES:
             raise ValueError(f"embedding_mode must be one of {EMBEDDING_MODES}, got {self.embedding_mode!r}")
+        if self.bag_of_words and not self.num_classes:
+            raise ValueError("bag_of_words adds to the class logits: it needs a classifier")
         if self.document_pooling not in DOCUMENT_POOLINGS:
             raise ValueError(
                 f"document_pooling must be one of {DOCUMENT_POOLINGS}, got {self.document_pooling!r}"

@@ -7,7 +7,9 @@ document vector, so a class's logit is its bias plus, for every feature j, weigh
 and each term belongs to the n-gram that won feature j. With `max+mean` document pooling the mean part
 is linear too: its term for feature j splits into one share per sentence, weight * feature_sj / n,
 each belonging to the n-gram that won feature j in sentence s. An n-gram's contribution is the sum of
-the terms it won. Nothing is sampled or approximated: the contributions and the bias add up to the logit.
+the terms it won. With a bag-of-words term (ModelConfig.bag_of_words), each word's weight x TF-IDF
+value is shared by the word's occurrences, as one-word n-grams. Nothing is sampled or approximated:
+the contributions and the bias add up to the logit.
 
 The sentence scorer is piecewise linear: an MLP (Linear -> ReLU -> Linear) plus a linear path from the
 position and salience statistics. At a given input the ReLUs that are on fix a linear map, so the
@@ -104,24 +106,30 @@ def explain_classification(
     results = []
     for run in _passes(predictor, texts):
         logits = classifier(run.document)  # (docs, classes)
+        words = None if predictor.model.words is None else predictor.model.words.weight  # (classes, vocab)
+        if words is not None:
+            bags = predictor.model.bag_of_words(run.batch)  # (docs, vocab)
+            logits = logits + bags @ words.T
         probabilities = torch.softmax(logits, dim=1)
         dim = predictor.model.output_dim
+        widths = _filter_widths(predictor)
         for d, document in enumerate(run.documents):
             c = labels.index(label) if label is not None else int(logits[d].argmax())
             weight = classifier.weight[c]  # (document_dim,)
             winner = run.winner[d]  # (dim,)
             starts = run.starts[d].gather(0, winner[None, :])[0]  # (dim,): in each feature's sentence
-            features = torch.arange(dim)
-            origins = [(winner, starts, features, weight[:dim] * run.document[d, :dim])]
+            origins = [(winner, starts, widths, weight[:dim] * run.document[d, :dim])]
             if predictor.model.document_dim > dim:  # max+mean: each sentence's share of the mean part
                 count = len(document.spans)
                 for s in range(count):
                     share = weight[dim:] * run.sentences[d, s] / count
-                    origins.append((torch.full((dim,), s), run.starts[d, s], features, share))
-            sentence_of, start_of, feature_of, contributions = (
+                    origins.append((torch.full((dim,), s), run.starts[d, s], widths, share))
+            if words is not None:
+                origins.append(_word_terms(document, words[c] * bags[d]))
+            sentence_of, start_of, width_of, contributions = (
                 torch.cat(x) for x in zip(*origins, strict=True)
             )
-            ngrams = _top_ngrams(predictor, document, sentence_of, start_of, feature_of, contributions, top_n)
+            ngrams = _top_ngrams(predictor, document, sentence_of, start_of, width_of, contributions, top_n)
             results.append(
                 ClassExplanation(
                     labels[c],
@@ -161,6 +169,7 @@ def explain_sentences(
     assert sum(widths) == first.in_features, "explain.py no longer matches SentenceScorer's input"
     # The columns of the relative position and the salience statistics, which SentenceScorer.direct reads.
     statistics = slice(sum(widths[:4]) - 1, sum(widths[:5]))
+    window_widths = _filter_widths(predictor)
     results: list[tuple[SentenceExplanation, ...]] = []
     for run in _passes(predictor, texts):
         inputs = _mlp_inputs(predictor, scorer, run)  # (docs, max_sents, in_dim)
@@ -178,7 +187,6 @@ def explain_sentences(
             for s in range(len(document.spans)):
                 content = terms[d, s, :dim]  # (dim,): the sentence's own features
                 origin = torch.full((dim,), s, dtype=torch.long)
-                features = torch.arange(dim)
                 explained.append(
                     SentenceExplanation(
                         s,
@@ -186,11 +194,34 @@ def explain_sentences(
                         float(logits[d, s]),
                         float(biases[d, s]),
                         dict(zip(PARTS[: len(widths)], part_sums[d, s].tolist(), strict=True)),
-                        _top_ngrams(predictor, document, origin, run.starts[d, s], features, content, top_n),
+                        _top_ngrams(
+                            predictor, document, origin, run.starts[d, s], window_widths, content, top_n
+                        ),
                     )
                 )
             results.append(tuple(explained))
     return results
+
+
+def _filter_widths(predictor: Predictor) -> torch.Tensor:
+    """The filter width of each encoder feature, (dim,) long."""
+    config = predictor.model.config
+    return torch.tensor(config.filter_widths).repeat_interleave(config.num_filters)
+
+
+def _word_terms(
+    document: Document, word_terms: torch.Tensor
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+    """The bag-of-words part of a class logit as terms of one-word windows: each vocabulary entry's
+    term (word_terms, (vocab,)) shared equally by its occurrences in the document."""
+    places = [(s, t, i) for s, ids in enumerate(document.token_ids) for t, i in enumerate(ids)]
+    if not places:
+        empty = torch.zeros(0, dtype=torch.long)
+        return empty, empty, empty, torch.zeros(0)
+    sentence_of, start_of, ids = (torch.tensor(x) for x in zip(*places, strict=True))
+    occurrences = torch.bincount(ids, minlength=word_terms.shape[0]).clamp(min=1)
+    shares = word_terms[ids] / occurrences[ids]
+    return sentence_of, start_of, torch.ones_like(ids), shares
 
 
 def _check_top_n(top_n: int) -> None:
@@ -247,24 +278,22 @@ def _top_ngrams(
     document: Document,
     sentence_of: torch.Tensor,  # (terms,) long: the sentence each term's feature came from
     start_of: torch.Tensor,  # (terms,) long: the first token of its winning window there
-    feature_of: torch.Tensor,  # (terms,) long: the encoder feature (filter) of each term
+    width_of: torch.Tensor,  # (terms,) long: the width of that window (its filter's, 1 for a word)
     contributions: torch.Tensor,  # (terms,): each term of the logit
     top_n: int,
 ) -> tuple[NGram, ...]:
     """Sum the terms' contributions per winning n-gram and keep the top_n positive sums."""
-    num_filters = predictor.model.config.num_filters
-    widths = predictor.model.config.filter_widths
     totals: dict[tuple[int, int, int], float] = defaultdict(float)
     counts: dict[tuple[int, int, int], int] = defaultdict(int)
     terms = zip(
-        sentence_of.tolist(), start_of.tolist(), feature_of.tolist(), contributions.tolist(), strict=True
+        sentence_of.tolist(), start_of.tolist(), width_of.tolist(), contributions.tolist(), strict=True
     )
-    for s, start, j, value in terms:
+    for s, start, width, value in terms:
         if value == 0:  # a feature that is zero (its ReLU is off) has no n-gram behind it
             continue
         length = len(document.token_ids[s])
         # A sentence shorter than the filter is padded; the window covers the tokens there are.
-        key = (s, start, min(start + widths[j // num_filters], length))
+        key = (s, start, min(start + width, length))
         totals[key] += value
         counts[key] += 1
     ranked = sorted((k for k in totals if totals[k] > 0), key=lambda k: -totals[k])[:top_n]

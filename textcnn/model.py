@@ -97,7 +97,7 @@ class TextCNN(nn.Module):
     boundary. `max+mean` appends the mean over sentences (see ModelConfig.document_pooling).
     """
 
-    token_idf: torch.Tensor  # (vocab_size,), a buffer that exists when the model summarizes
+    token_idf: torch.Tensor  # (vocab_size,): exists when the model summarizes or reads bags of words
 
     def __init__(self, config: ModelConfig) -> None:
         super().__init__()
@@ -114,7 +114,13 @@ class TextCNN(nn.Module):
         self.dropout = nn.Dropout(config.dropout)
         self.classifier = nn.Linear(self.document_dim, config.num_classes) if config.num_classes else None
         self.scorer = SentenceScorer(config, self.output_dim, self.document_dim) if config.summarize else None
-        if config.summarize:
+        # No bias: the classifier has one.
+        self.words = (
+            nn.Linear(config.vocab_size, config.num_classes, bias=False) if config.bag_of_words else None
+        )
+        if self.words is not None:
+            nn.init.zeros_(self.words.weight)  # training starts from the CNN alone
+        if config.summarize or config.bag_of_words:
             # Corpus IDF per vocabulary entry, set by training (0 for padding and unknown tokens);
             # saved with the weights.
             self.register_buffer("token_idf", torch.zeros(config.vocab_size))
@@ -130,6 +136,8 @@ class TextCNN(nn.Module):
         class_logits = None
         if self.classifier is not None:
             class_logits = self.classifier(self.dropout(document))
+            if self.words is not None:
+                class_logits = class_logits + self.words(self.dropout(self.bag_of_words(batch)))
         sentence_logits = None
         if self.scorer is not None and score_sentences:
             class_probs = None if class_logits is None else torch.softmax(class_logits.detach(), dim=1)
@@ -152,6 +160,23 @@ class TextCNN(nn.Module):
         counts = mask.sum(dim=1, keepdim=True).clamp(min=1).to(sentences.dtype)  # (docs, 1)
         return torch.cat([largest, sentences.sum(dim=1) / counts], dim=1)
 
+    def token_counts(self, batch: Batch) -> torch.Tensor:
+        """How often each vocabulary entry occurs in each document (as encoded, so truncated
+        sentences count what the encoder reads), (docs, vocab_size)."""
+        vocab = self.config.vocab_size
+        counts = torch.zeros(batch.num_docs * vocab)
+        for bucket in batch.buckets:
+            valid = torch.arange(bucket.token_ids.shape[1])[None, :] < bucket.lengths[:, None]  # (n, time)
+            slots = (bucket.grid_index // batch.max_sentences)[:, None] * vocab + bucket.token_ids
+            counts.index_add_(0, slots[valid], torch.ones(int(valid.sum())))
+        return counts.view(batch.num_docs, vocab)
+
+    def bag_of_words(self, batch: Batch) -> torch.Tensor:
+        """Each document's sublinear TF-IDF vector, log(1 + count) x idf, scaled to unit length
+        (zero for a document without known words), (docs, vocab_size)."""
+        weights = torch.log1p(self.token_counts(batch)) * self.token_idf
+        return weights / weights.norm(dim=1, keepdim=True).clamp(min=1e-6)
+
     def salience(self, batch: Batch, sentences: torch.Tensor) -> torch.Tensor:
         """Statistics of how central each sentence is to its document, (docs, max_sents, SALIENCE_DIM):
 
@@ -166,14 +191,10 @@ class TextCNN(nn.Module):
         vocab = self.config.vocab_size
         lengths = torch.zeros(docs * max_sents)
         recurrence = torch.zeros(docs * max_sents)
-        counts = torch.zeros(docs * vocab)  # occurrences of each token in each document
-        valid_tokens = []
+        counts = self.token_counts(batch).view(-1)  # occurrences of each token in each document
         for bucket in batch.buckets:
             valid = torch.arange(bucket.token_ids.shape[1])[None, :] < bucket.lengths[:, None]  # (n, time)
             slots = (bucket.grid_index // max_sents)[:, None] * vocab + bucket.token_ids  # (n, time)
-            counts.index_add_(0, slots[valid], torch.ones(int(valid.sum())))
-            valid_tokens.append((bucket, valid, slots))
-        for bucket, valid, slots in valid_tokens:
             repeats = (counts[slots] - 1).clamp(min=0) * self.token_idf[bucket.token_ids]  # (n, time)
             recurrence[bucket.grid_index] = (repeats * valid).sum(dim=1)
             lengths[bucket.grid_index] = bucket.lengths.to(lengths.dtype)

@@ -67,6 +67,7 @@ class TrainConfig:
     embeddings: str = "word2vec"  # in-domain vectors: word2vec (skip-gram) | cbow | fasttext | random
     embedding_mode: str = "non-static"  # Kim (2014): rand | static | non-static | multichannel
     document_pooling: str = "max"  # max | max+mean: sentence vectors -> document vector
+    bag_of_words: bool = False  # add a jointly trained linear term over TF-IDF word vectors
     vectors: str | None = None  # pretrained vector file (word2vec, GloVe, fastText .vec, gensim)
     unlabeled: str | None = None  # extra plain text (one document per line) for in-domain vectors
     vector_epochs: int = 5
@@ -171,7 +172,17 @@ def parse_args(argv: Sequence[str]) -> TrainConfig:
     parser.add_argument("--train", help="file, save_to_disk folder or hub dataset name")
     parser.add_argument("--out", help="model directory to write")
     parser.add_argument("--dev", help="dev data; default: hold out --dev-fraction of train")
-    flags = {"train", "out", "dev", "filter_widths", "lowercase", "quiet", "resume", "keep_checkpoint"}
+    flags = {
+        "train",
+        "out",
+        "dev",
+        "filter_widths",
+        "lowercase",
+        "bag_of_words",
+        "quiet",
+        "resume",
+        "keep_checkpoint",
+    }
     for name, value in defaults.items():
         if name in flags:
             continue
@@ -181,6 +192,11 @@ def parse_args(argv: Sequence[str]) -> TrainConfig:
         parser.add_argument("--" + name.replace("_", "-"), type=types[name], default=value, choices=choices)
     parser.add_argument("--filter-widths", type=int, nargs="+", default=[3, 4, 5])
     parser.add_argument("--cased", dest="lowercase", action="store_false", help="keep letter case")
+    parser.add_argument(
+        "--bag-of-words",
+        action="store_true",
+        help="add a linear term over each document's TF-IDF word vector to the class logits",
+    )
     parser.add_argument("--quiet", action="store_true", help="no progress bar, warnings only")
     parser.add_argument("--resume", action="store_true", help="continue from the checkpoint in --out")
     parser.add_argument(
@@ -309,6 +325,7 @@ def _train(config: TrainConfig, command: str, world: World, placement: Placement
         max_sentence_tokens=config.max_sentence_tokens,
         embedding_mode=mode,
         document_pooling=config.document_pooling,
+        bag_of_words=config.bag_of_words,
     )
     model = TextCNN(model_config)
     placeholder = ModelInfo(name="", labels=labels)
@@ -318,7 +335,7 @@ def _train(config: TrainConfig, command: str, world: World, placement: Placement
     documents = _encode(train_examples, Predictor(model, vocab, placeholder), labels, cache_dir)
     if world.is_main:
         distributed.barrier(world)
-    if model.scorer is not None:
+    if model.scorer is not None or model.words is not None:
         model.token_idf.copy_(_corpus_idf([d.document for d in documents], len(vocab)))
     info = ModelInfo(
         name=config.name or Path(config.out).name,
@@ -695,6 +712,7 @@ def _model_card(
     length = info.summary_length
     coverage = metrics["embedding_coverage"]
     widths = list(model_config.filter_widths)
+    words = ", plus a TF-IDF bag-of-words term in the class logits" if model_config.bag_of_words else ""
     return f"""# {info.name}
 
 A multi-task Kim (2014) CNN trained with textcnn for {" and ".join(tasks)}.
@@ -708,7 +726,8 @@ A multi-task Kim (2014) CNN trained with textcnn for {" and ".join(tasks)}.
   (vectors: {metrics["vectors"] or "none, uniform random init"}; they cover {coverage["vocabulary"]:.1%}
   of the vocabulary and {coverage["tokens"]:.1%} of the training tokens),
   filters {widths} x {model_config.num_filters}, `{model_config.document_pooling}` pooling of sentence
-  vectors into the document vector, vocabulary {metrics["vocab_size"]} tokens
+  vectors into the document vector{words},
+  vocabulary {metrics["vocab_size"]} tokens
 - Best dev epoch {metrics["best_epoch"]}: {dev_scores}
 - Trained in {metrics["train_seconds"]} s ({metrics["processes"]} process(es), {metrics["device"]},
   {metrics["precision"]})

@@ -1,0 +1,103 @@
+"""The bag-of-words term and the max+mean pooling: computed by hand, batch-invariant, saved and
+loaded with the model, and explained exactly."""
+
+import math
+from pathlib import Path
+
+import pytest
+import torch
+
+from textcnn import Predictor, artifact
+from textcnn.config import ModelConfig, ModelInfo
+from textcnn.explain import explain_classification
+from textcnn.features import Document, collate, prepare
+from textcnn.model import TextCNN
+from textcnn.vocab import PAD, UNK, Vocabulary
+
+VOCAB = Vocabulary([PAD, UNK, "goal", "win", "vote", "."])
+
+
+def model_with_words() -> TextCNN:
+    config = ModelConfig(
+        len(VOCAB), 2, False, embedding_dim=4, filter_widths=(1, 2), num_filters=3, bag_of_words=True
+    )
+    model = TextCNN(config).eval()
+    with torch.no_grad():
+        model.token_idf.copy_(torch.tensor([0.0, 0.0, 1.0, 2.0, 0.5, 0.0]))
+        assert model.words is not None
+        model.words.weight.copy_(torch.tensor([[0.0, 0.0, 3.0, 1.0, -2.0, 0.0], [0.0] * 6]))
+    return model
+
+
+def test_the_bag_is_sublinear_tf_idf_of_unit_length() -> None:
+    model = model_with_words()
+    document = prepare("Goal goal win. Vote.", VOCAB, lowercase=True, max_tokens=100)
+    [bag] = model.bag_of_words(collate([document]))
+    # goal twice (idf 1), win once (idf 2), vote once (idf 0.5); "." has idf 0
+    expected = torch.tensor([0.0, 0.0, math.log(3), 2 * math.log(2), 0.5 * math.log(2), 0.0])
+    assert torch.allclose(bag, expected / expected.norm(), atol=1e-6)
+    [empty] = model.bag_of_words(collate([prepare("", VOCAB, lowercase=True, max_tokens=100)]))
+    assert torch.equal(empty, torch.zeros(len(VOCAB)))
+
+
+def test_the_words_add_to_the_class_logits_the_same_alone_or_in_a_batch() -> None:
+    model = model_with_words()
+    texts = ["Goal goal win.", "Vote. Vote. Win win win goal.", "."]
+    documents = [prepare(t, VOCAB, lowercase=True, max_tokens=100) for t in texts]
+    with torch.inference_mode():
+        together = model(collate(documents)).class_logits
+        alone = torch.cat([model(collate([d])).class_logits for d in documents])  # type: ignore[misc]
+        assert together is not None and model.classifier is not None
+        cnn_only = model.classifier(model.pool(*_sentences(model, documents)))
+    assert torch.allclose(together, alone, atol=1e-6)
+    words = model.bag_of_words(collate(documents)) @ model.words.weight.T  # type: ignore[union-attr]
+    assert torch.allclose(together, cnn_only + words, atol=1e-6)
+
+
+def _sentences(model: TextCNN, documents: list[Document]) -> tuple[torch.Tensor, torch.Tensor]:
+    batch = collate(documents)
+    grid = torch.zeros(batch.num_docs * batch.max_sentences, model.output_dim)
+    for bucket in batch.buckets:
+        grid[bucket.grid_index] = model.encoder(bucket.token_ids, bucket.lengths)
+    return grid.view(batch.num_docs, batch.max_sentences, -1), batch.sentence_mask
+
+
+def test_a_model_with_words_and_mean_pooling_saves_and_loads(tmp_path: Path) -> None:
+    config = ModelConfig(
+        len(VOCAB), 2, True, embedding_dim=4, num_filters=3, bag_of_words=True, document_pooling="max+mean"
+    )
+    model = TextCNN(config).eval()
+    with torch.no_grad():
+        model.token_idf.uniform_(0, 2)
+        assert model.words is not None
+        model.words.weight.normal_()
+    info = ModelInfo("words", ("sport", "politics"))
+    artifact.save(tmp_path / "m", model, VOCAB, info)
+    texts = ["Goal win. Vote vote.", "Win."]
+    before = Predictor(model, VOCAB, info)
+    after = Predictor.load(tmp_path / "m")
+    assert after.model.config == config
+    assert before.classify(texts) == after.classify(texts)
+    assert before.summarize(texts) == after.summarize(texts)
+
+
+def test_word_contributions_are_shared_by_occurrences_and_add_up() -> None:
+    model = model_with_words()
+    with torch.no_grad():  # the CNN part says nothing: all of the logit is the words'
+        model.encoder.embedding.weight.zero_()
+        for conv in model.encoder.convs:
+            conv.bias.zero_()
+        assert model.classifier is not None
+        model.classifier.weight.zero_()
+        model.classifier.bias.copy_(torch.tensor([0.5, 0.0]))
+    predictor = Predictor(model, VOCAB, ModelInfo("words", ("sport", "politics")))
+    [sport] = explain_classification(predictor, ["Goal goal win. Vote."], label="sport")
+    norm = math.sqrt(math.log(3) ** 2 + (2 * math.log(2)) ** 2 + (0.5 * math.log(2)) ** 2)
+    goal, win = 3 * math.log(3) / norm, 2 * math.log(2) / norm  # vote's term is negative
+    assert sport.logit == pytest.approx(0.5 + goal + win - 2 * 0.5 * math.log(2) / norm, abs=1e-5)
+    assert [(n.text, n.sentence, n.features) for n in sport.ngrams] == [
+        ("Goal", 0, 1),
+        ("goal", 0, 1),
+        ("win", 0, 1),
+    ]
+    assert [n.contribution for n in sport.ngrams] == pytest.approx([goal / 2, goal / 2, win])
