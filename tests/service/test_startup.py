@@ -4,8 +4,10 @@ non-zero exit status (no traceback); `/ready` says 503 until the model is loaded
 import json
 import os
 import shutil
+import socket
 import subprocess
 import sys
+import time
 from collections.abc import Callable
 from pathlib import Path
 
@@ -79,3 +81,34 @@ def test_not_ready_until_the_model_is_loaded(bbc_model_dir: Path) -> None:
     assert TestClient(app).get("/ready").status_code == 503  # no lifespan: nothing loaded yet
     with TestClient(app) as client:
         assert client.get("/ready").json() == {"status": "ready"}
+
+
+@pytest.mark.slow
+def test_idle_keep_alive_connections_close_after_the_setting() -> None:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    env = {**os.environ, "TEXTCNN_PORT": str(port), "TEXTCNN_KEEP_ALIVE_S": "2"}
+    server = subprocess.Popen([sys.executable, "-m", "service"], env=env, stderr=subprocess.DEVNULL)
+    try:
+        connection = _connect_when_up(port)
+        with connection:
+            request = b"GET /health HTTP/1.1\r\nHost: test\r\n\r\n"
+            connection.sendall(request)
+            assert connection.recv(4096).startswith(b"HTTP/1.1 200")
+            connection.sendall(request)  # the same connection, reused at once
+            assert connection.recv(4096).startswith(b"HTTP/1.1 200")
+            connection.settimeout(30)
+            assert connection.recv(4096) == b""  # closed by the server once idle for 2 s
+    finally:
+        server.terminate()
+        server.wait(timeout=60)
+
+
+def _connect_when_up(port: int) -> socket.socket:
+    for _ in range(240):
+        try:
+            return socket.create_connection(("127.0.0.1", port), timeout=5)
+        except ConnectionRefusedError:
+            time.sleep(0.5)
+    raise AssertionError("the server never listened")
