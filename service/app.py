@@ -90,10 +90,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         # answers (503s, health checks) queue behind the model; 0.5 ms halved their latency under
         # overload (RELIABILITY.md).
         sys.setswitchinterval(0.0005)
-        # oneDNN caches a compiled kernel per input shape, 1024 by default, and documents come in
-        # endless shapes: 16 took ~150 MB off the server's RSS in the 5-minute soak (RELIABILITY.md).
-        # Read when the first kernel is built, i.e. after this; an operator's own value wins.
+        # oneDNN, and torch's own cache around it (LRU_CACHE_CAPACITY), keep a compiled kernel per
+        # input shape, 1024 by default, and documents come in endless shapes: without a small cap
+        # RSS grows for as long as new shapes arrive (RELIABILITY.md). Both are read when the first
+        # kernel is built, i.e. after this; an operator's own values win.
         os.environ.setdefault("ONEDNN_PRIMITIVE_CACHE_CAPACITY", "16")
+        os.environ.setdefault("LRU_CACHE_CAPACITY", "16")
         memory.fix_mmap_threshold(settings.malloc_mmap_threshold)
         bf16 = settings.bf16 and bf16_supported()
         if settings.bf16 and not bf16:
