@@ -95,9 +95,9 @@ def test_idle_keep_alive_connections_close_after_the_setting() -> None:
         with connection:
             request = b"GET /health HTTP/1.1\r\nHost: test\r\n\r\n"
             connection.sendall(request)
-            assert connection.recv(4096).startswith(b"HTTP/1.1 200")
+            assert _read_response(connection).startswith(b"HTTP/1.1 200")
             connection.sendall(request)  # the same connection, reused at once
-            assert connection.recv(4096).startswith(b"HTTP/1.1 200")
+            assert _read_response(connection).startswith(b"HTTP/1.1 200")
             connection.settimeout(30)
             assert connection.recv(4096) == b""  # closed by the server once idle for 2 s
     finally:
@@ -112,3 +112,19 @@ def _connect_when_up(port: int) -> socket.socket:
         except ConnectionRefusedError:
             time.sleep(0.5)
     raise AssertionError("the server never listened")
+
+
+def _read_response(connection: socket.socket) -> bytes:
+    """One whole HTTP/1.1 response: headers and a Content-Length body, however the writes split."""
+    data = b""
+    while b"\r\n\r\n" not in data:
+        data += connection.recv(4096)
+    head, _, body = data.partition(b"\r\n\r\n")
+    length = next(
+        int(line.split(b":", 1)[1])
+        for line in head.split(b"\r\n")
+        if line.lower().startswith(b"content-length:")
+    )
+    while len(body) < length:
+        body += connection.recv(4096)
+    return data
