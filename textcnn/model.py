@@ -133,18 +133,22 @@ class TextCNN(nn.Module):
             grid[bucket.grid_index] = self.encoder(bucket.token_ids, bucket.lengths)  # (n, dim)
         sentences = grid.view(batch.num_docs, batch.max_sentences, self.output_dim)
         document = self.pool(sentences, batch.sentence_mask)
+        score_sentences = self.scorer is not None and score_sentences
+        # Both the bag of words and the salience statistics count tokens: count once.
+        counts = self.token_counts(batch) if self.words is not None or score_sentences else None
         class_logits = None
         if self.classifier is not None:
             class_logits = self.classifier(self.dropout(document))
             if self.words is not None:
-                class_logits = class_logits + self.words(self.dropout(self.bag_of_words(batch)))
+                bags = self.bag_of_words(batch, counts)
+                class_logits = class_logits + self.words(self.dropout(bags))
         sentence_logits = None
         if self.scorer is not None and score_sentences:
             class_probs = None if class_logits is None else torch.softmax(class_logits.detach(), dim=1)
             sentence_logits = self.scorer(
                 self.dropout(sentences),
                 self.dropout(document),
-                self.salience(batch, sentences),
+                self.salience(batch, sentences, counts),
                 class_probs,
                 batch.sentence_mask,
             )
@@ -171,13 +175,17 @@ class TextCNN(nn.Module):
             counts.index_add_(0, slots[valid], torch.ones(int(valid.sum())))
         return counts.view(batch.num_docs, vocab)
 
-    def bag_of_words(self, batch: Batch) -> torch.Tensor:
+    def bag_of_words(self, batch: Batch, counts: torch.Tensor | None = None) -> torch.Tensor:
         """Each document's sublinear TF-IDF vector, log(1 + count) x idf, scaled to unit length
-        (zero for a document without known words), (docs, vocab_size)."""
-        weights = torch.log1p(self.token_counts(batch)) * self.token_idf
+        (zero for a document without known words), (docs, vocab_size). `counts`: token_counts(batch),
+        when the caller has it already."""
+        counts = self.token_counts(batch) if counts is None else counts
+        weights = torch.log1p(counts) * self.token_idf
         return weights / weights.norm(dim=1, keepdim=True).clamp(min=1e-6)
 
-    def salience(self, batch: Batch, sentences: torch.Tensor) -> torch.Tensor:
+    def salience(
+        self, batch: Batch, sentences: torch.Tensor, counts: torch.Tensor | None = None
+    ) -> torch.Tensor:
         """Statistics of how central each sentence is to its document, (docs, max_sents, SALIENCE_DIM):
 
         - log(1 + tokens): length;
@@ -191,7 +199,8 @@ class TextCNN(nn.Module):
         vocab = self.config.vocab_size
         lengths = torch.zeros(docs * max_sents)
         recurrence = torch.zeros(docs * max_sents)
-        counts = self.token_counts(batch).view(-1)  # occurrences of each token in each document
+        # occurrences of each token in each document; `counts` is token_counts(batch) when given
+        counts = (self.token_counts(batch) if counts is None else counts).view(-1)
         for bucket in batch.buckets:
             valid = torch.arange(bucket.token_ids.shape[1])[None, :] < bucket.lengths[:, None]  # (n, time)
             slots = (bucket.grid_index // max_sents)[:, None] * vocab + bucket.token_ids  # (n, time)
