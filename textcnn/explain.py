@@ -105,11 +105,12 @@ def explain_classification(
     _check_top_n(top_n)
     results = []
     for run in _passes(predictor, texts):
-        logits = classifier(run.document)  # (docs, classes)
-        words = None if predictor.model.words is None else predictor.model.words.weight  # (classes, vocab)
-        if words is not None:
-            bags = predictor.model.bag_of_words(run.batch)  # (docs, vocab)
-            logits = logits + bags @ words.T
+        model = predictor.model
+        counts = model.token_counts(run.batch) if model.words is not None else None
+        logits = model.class_logits(run.batch, run.document, counts)  # (docs, classes)
+        assert logits is not None
+        # The bag-of-words term's weights (classes, vocab) and the documents' bags (docs, vocab).
+        words = None if model.words is None else (model.words.weight, model.bag_of_words(run.batch, counts))
         probabilities = torch.softmax(logits, dim=1)
         dim = predictor.model.output_dim
         widths = _filter_widths(predictor)
@@ -125,7 +126,8 @@ def explain_classification(
                     share = weight[dim:] * run.sentences[d, s] / count
                     origins.append((torch.full((dim,), s), run.starts[d, s], widths, share))
             if words is not None:
-                origins.append(_word_terms(document, words[c] * bags[d]))
+                weights, bags = words
+                origins.append(_word_terms(document, weights[c] * bags[d]))
             sentence_of, start_of, width_of, contributions = (
                 torch.cat(x) for x in zip(*origins, strict=True)
             )
@@ -258,10 +260,12 @@ def _mlp_inputs(predictor: Predictor, scorer: SentenceScorer, run: _Pass) -> tor
     the shared (thread-safe) module.
     """
     model = predictor.model
-    class_probs = None if model.classifier is None else torch.softmax(model.classifier(run.document), dim=1)
+    counts = model.token_counts(run.batch)
+    logits = model.class_logits(run.batch, run.document, counts)
+    class_probs = None if logits is None else torch.softmax(logits, dim=1)
     probe = copy.copy(scorer)
     probe._modules = {**scorer._modules, "mlp": nn.Identity(), "direct": _Zero()}
-    salience = model.salience(run.batch, run.sentences)
+    salience = model.salience(run.batch, run.sentences, counts)
     inputs: torch.Tensor = probe(run.sentences, run.document, salience, class_probs, run.batch.sentence_mask)
     return inputs
 

@@ -136,12 +136,7 @@ class TextCNN(nn.Module):
         score_sentences = self.scorer is not None and score_sentences
         # Both the bag of words and the salience statistics count tokens: count once.
         counts = self.token_counts(batch) if self.words is not None or score_sentences else None
-        class_logits = None
-        if self.classifier is not None:
-            class_logits = self.classifier(self.dropout(document))
-            if self.words is not None:
-                bags = self.bag_of_words(batch, counts)
-                class_logits = class_logits + self.words(self.dropout(bags))
+        class_logits = self.class_logits(batch, document, counts)
         sentence_logits = None
         if self.scorer is not None and score_sentences:
             class_probs = None if class_logits is None else torch.softmax(class_logits.detach(), dim=1)
@@ -153,6 +148,19 @@ class TextCNN(nn.Module):
                 batch.sentence_mask,
             )
         return ModelOutput(class_logits, sentence_logits)
+
+    def class_logits(
+        self, batch: Batch, document: torch.Tensor, counts: torch.Tensor | None = None
+    ) -> torch.Tensor | None:
+        """The classifier over the document vectors, plus the bag-of-words term where the model has
+        one, (docs, num_classes); None without a classifier. `counts`: token_counts(batch), when the
+        caller has it already."""
+        if self.classifier is None:
+            return None
+        logits = self.classifier(self.dropout(document))
+        if self.words is not None:
+            logits = logits + self.words(self.dropout(self.bag_of_words(batch, counts)))
+        return logits
 
     def pool(self, sentences: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
         """sentences: (docs, max_sents, dim), zero where masked; mask: (docs, max_sents) bool.
