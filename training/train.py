@@ -68,6 +68,7 @@ class TrainConfig:
     embedding_mode: str = "non-static"  # Kim (2014): rand | static | non-static | multichannel
     document_pooling: str = "max"  # max | max+mean: sentence vectors -> document vector
     bag_of_words: bool = False  # add a jointly trained linear term over TF-IDF word vectors
+    bag_of_words_lr_scale: float = 10.0  # the bag of words' learning rate over the rest's
     vectors: str | None = None  # pretrained vector file (word2vec, GloVe, fastText .vec, gensim)
     unlabeled: str | None = None  # extra plain text (one document per line) for in-domain vectors
     vector_epochs: int = 5
@@ -504,11 +505,7 @@ class Fit:
     ) -> list[dict[str, Any]]:
         config, world = self.config, self.world
         trained = [p for p in model.parameters() if p.requires_grad]  # static tables stay as they are
-        optimizer: torch.optim.Optimizer
-        if config.optimizer == "adadelta":
-            optimizer = torch.optim.Adadelta(trained, lr=config.lr or 1.0, rho=0.95, eps=1e-6)
-        else:
-            optimizer = torch.optim.Adam(trained, lr=config.lr or 1e-3)
+        optimizer = make_optimizer(config, model)
         # A head whose task some documents lack may get no gradient on a rank; DDP must then not
         # wait for it (checking costs a graph traversal per step, so only when it can happen).
         partial = (model.classifier is not None and any(d.label is None for d in documents)) or (
@@ -648,6 +645,25 @@ class Fit:
         scores = {k: round(v, 5) for k, v in scores.items()}
         scores["dev_score"] = round(statistics.fmean(scores.values()), 5) if scores else 0.0
         return scores
+
+
+def make_optimizer(config: TrainConfig, model: TextCNN) -> torch.optim.Optimizer:
+    """Adam or Adadelta over the trained parameters (static tables stay as they are), the bag of
+    words at `bag_of_words_lr_scale` times the learning rate of the rest.
+
+    The bag of words is a linear model over unit-length TF-IDF vectors: it needs weights far larger
+    than the CNN's, and both optimizers move a weight by about the learning rate per step whatever
+    the gradient's size, so at the common rate its term stays a small fraction of the logits.
+    """
+    words = [] if model.words is None else [model.words.weight]
+    rest = [p for p in model.parameters() if p.requires_grad and all(p is not w for w in words)]
+    lr = config.lr or (1.0 if config.optimizer == "adadelta" else 1e-3)
+    groups: list[dict[str, Any]] = [{"params": rest}]
+    if words:
+        groups.append({"params": words, "lr": lr * config.bag_of_words_lr_scale})
+    if config.optimizer == "adadelta":
+        return torch.optim.Adadelta(groups, lr=lr, rho=0.95, eps=1e-6)
+    return torch.optim.Adam(groups, lr=lr)
 
 
 def _loss(output: ModelOutput, batch: Sequence[TrainingDocument], summary_weight: float) -> torch.Tensor:
