@@ -217,6 +217,8 @@ def parse_args(argv: Sequence[str]) -> TrainConfig:
     config = TrainConfig(**values)
     if config.optimizer not in OPTIMIZERS:
         parser.error(f"--optimizer must be one of {', '.join(OPTIMIZERS)}")
+    if config.bag_of_words_lr_scale <= 0:
+        parser.error("--bag-of-words-lr-scale must be above 0")
     try:
         embedding_mode(config)
     except ValueError as error:

@@ -7,7 +7,7 @@ from textcnn.config import ModelConfig
 from textcnn.features import collate, prepare
 from textcnn.model import TextCNN
 from textcnn.vocab import PAD, UNK, Vocabulary
-from training.train import TrainConfig, make_optimizer
+from training.train import TrainConfig, make_optimizer, parse_args
 
 VOCAB = Vocabulary([PAD, UNK, "goal", "win", "vote", "."])
 
@@ -60,3 +60,11 @@ def test_static_tables_are_left_out_and_the_rates_follow_the_optimizer(optimizer
     trained = {id(p) for g in groups for p in g["params"]}
     assert all(id(p) not in trained for p in network.encoder.parameters() if not p.requires_grad)
     assert trained == {id(p) for p in network.parameters() if p.requires_grad}
+
+
+def test_the_scale_must_be_positive() -> None:
+    base = ["--train", "train.jsonl", "--out", "out", "--bag-of-words"]
+    assert parse_args([*base, "--bag-of-words-lr-scale", "3"]).bag_of_words_lr_scale == 3.0
+    for bad in ("0", "-1", "ten"):
+        with pytest.raises(SystemExit):
+            parse_args([*base, "--bag-of-words-lr-scale", bad])
