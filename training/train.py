@@ -657,12 +657,12 @@ def make_optimizer(config: TrainConfig, model: TextCNN) -> torch.optim.Optimizer
     than the CNN's, and both optimizers move a weight by about the learning rate per step whatever
     the gradient's size, so at the common rate its term stays a small fraction of the logits.
     """
-    words = [] if model.words is None else [model.words.weight]
-    rest = [p for p in model.parameters() if p.requires_grad and all(p is not w for w in words)]
+    words = None if model.words is None else model.words.weight
+    rest = [p for p in model.parameters() if p.requires_grad and p is not words]
     lr = config.lr or (1.0 if config.optimizer == "adadelta" else 1e-3)
     groups: list[dict[str, Any]] = [{"params": rest}]
-    if words:
-        groups.append({"params": words, "lr": lr * config.bag_of_words_lr_scale})
+    if words is not None:
+        groups.append({"params": [words], "lr": lr * config.bag_of_words_lr_scale})
     if config.optimizer == "adadelta":
         return torch.optim.Adadelta(groups, lr=lr, rho=0.95, eps=1e-6)
     return torch.optim.Adam(groups, lr=lr)
