@@ -38,6 +38,8 @@ class ModelConfig:
     # regression on word counts, trained with the CNN, for what max-pooled n-gram detectors cannot
     # see (how often a word occurs; words seen too rarely to shape a filter).
     bag_of_words: bool = False
+    # Adjacent word pairs in the bag of words, hashed into this many slots (textcnn.bag); 0: words only.
+    word_pair_buckets: int = 0
 
     def __post_init__(self) -> None:
         if self.num_classes == 1 or self.num_classes < 0:
@@ -50,6 +52,8 @@ class ModelConfig:
             raise ValueError(f"embedding_mode must be one of {EMBEDDING_MODES}, got {self.embedding_mode!r}")
         if self.bag_of_words and not self.num_classes:
             raise ValueError("bag_of_words adds to the class logits: it needs a classifier")
+        if self.word_pair_buckets < 0 or (self.word_pair_buckets and not self.bag_of_words):
+            raise ValueError("word_pair_buckets must be 0, or above 0 with bag_of_words")
         if self.document_pooling not in DOCUMENT_POOLINGS:
             raise ValueError(
                 f"document_pooling must be one of {DOCUMENT_POOLINGS}, got {self.document_pooling!r}"

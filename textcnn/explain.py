@@ -7,9 +7,9 @@ document vector, so a class's logit is its bias plus, for every feature j, weigh
 and each term belongs to the n-gram that won feature j. With `max+mean` document pooling the mean part
 is linear too: its term for feature j splits into one share per sentence, weight * feature_sj / n,
 each belonging to the n-gram that won feature j in sentence s. An n-gram's contribution is the sum of
-the terms it won. With a bag-of-words term (ModelConfig.bag_of_words), each word's weight x TF-IDF
-value is shared by the word's occurrences, as one-word n-grams. Nothing is sampled or approximated:
-the contributions and the bias add up to the logit.
+the terms it won. With a bag-of-words term (ModelConfig.bag_of_words), each term's weight x TF-IDF
+value is shared by the term's occurrences: a word's as one-word n-grams, a word pair's as two-word
+ones. Nothing is sampled or approximated: the contributions and the bias add up to the logit.
 
 The sentence scorer is piecewise linear: an MLP (Linear -> ReLU -> Linear) plus a linear path from the
 position and salience statistics. At a given input the ReLUs that are on fix a linear map, so the
@@ -30,6 +30,8 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
+from textcnn.bag import pair_term
+from textcnn.config import ModelConfig
 from textcnn.errors import InputError, UnsupportedTaskError
 from textcnn.features import Batch, Document, collate
 from textcnn.model import SALIENCE_DIM, SentenceScorer
@@ -106,11 +108,17 @@ def explain_classification(
     results = []
     for run in _passes(predictor, texts):
         model = predictor.model
-        counts = model.token_counts(run.batch) if model.words is not None else None
-        logits = model.class_logits(run.batch, run.document, counts)  # (docs, classes)
+        logits = model.class_logits(run.batch, run.document)  # (docs, classes)
         assert logits is not None
-        # The bag-of-words term's weights (classes, vocab) and the documents' bags (docs, vocab).
-        words = None if model.words is None else (model.words.weight, model.bag_of_words(run.batch, counts))
+        # The bag-of-words term's weights (classes, terms) and the documents' bags (docs, terms).
+        words = (
+            None
+            if model.words is None
+            else (
+                model.words.weight,
+                model.bag_of_words(run.batch).dense(len(run.documents), model.num_terms),
+            )
+        )
         probabilities = torch.softmax(logits, dim=1)
         dim = predictor.model.output_dim
         widths = _filter_widths(predictor)
@@ -127,7 +135,7 @@ def explain_classification(
                     origins.append((torch.full((dim,), s), run.starts[d, s], widths, share))
             if words is not None:
                 weights, bags = words
-                origins.append(_word_terms(document, weights[c] * bags[d]))
+                origins.append(_word_terms(document, weights[c] * bags[d], model.config))
             sentence_of, start_of, width_of, contributions = (
                 torch.cat(x) for x in zip(*origins, strict=True)
             )
@@ -212,18 +220,25 @@ def _filter_widths(predictor: Predictor) -> torch.Tensor:
 
 
 def _word_terms(
-    document: Document, word_terms: torch.Tensor
+    document: Document, term_values: torch.Tensor, config: ModelConfig
 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
-    """The bag-of-words part of a class logit as terms of one-word windows: each vocabulary entry's
-    term (word_terms, (vocab,)) shared equally by its occurrences in the document."""
-    places = [(s, t, i) for s, ids in enumerate(document.token_ids) for t, i in enumerate(ids)]
+    """The bag-of-words part of a class logit as terms of windows: each term's value (term_values,
+    (terms,)) shared equally by its occurrences in the document, a word's as a one-word window and a
+    word pair's as a two-word window."""
+    places = [(s, t, 1, i) for s, ids in enumerate(document.token_ids) for t, i in enumerate(ids)]
+    if config.word_pair_buckets:
+        places += [
+            (s, t, 2, pair_term(ids[t], ids[t + 1], config.vocab_size, config.word_pair_buckets))
+            for s, ids in enumerate(document.token_ids)
+            for t in range(len(ids) - 1)
+        ]
     if not places:
         empty = torch.zeros(0, dtype=torch.long)
         return empty, empty, empty, torch.zeros(0)
-    sentence_of, start_of, ids = (torch.tensor(x) for x in zip(*places, strict=True))
-    occurrences = torch.bincount(ids, minlength=word_terms.shape[0]).clamp(min=1)
-    shares = word_terms[ids] / occurrences[ids]
-    return sentence_of, start_of, torch.ones_like(ids), shares
+    sentence_of, start_of, width_of, terms = (torch.tensor(x) for x in zip(*places, strict=True))
+    occurrences = torch.bincount(terms, minlength=term_values.shape[0]).clamp(min=1)
+    shares = term_values[terms] / occurrences[terms]
+    return sentence_of, start_of, width_of, shares
 
 
 def _check_top_n(top_n: int) -> None:
@@ -260,12 +275,11 @@ def _mlp_inputs(predictor: Predictor, scorer: SentenceScorer, run: _Pass) -> tor
     the shared (thread-safe) module.
     """
     model = predictor.model
-    counts = model.token_counts(run.batch)
-    logits = model.class_logits(run.batch, run.document, counts)
+    logits = model.class_logits(run.batch, run.document)
     class_probs = None if logits is None else torch.softmax(logits, dim=1)
     probe = copy.copy(scorer)
     probe._modules = {**scorer._modules, "mlp": nn.Identity(), "direct": _Zero()}
-    salience = model.salience(run.batch, run.sentences, counts)
+    salience = model.salience(run.batch, run.sentences)
     inputs: torch.Tensor = probe(run.sentences, run.document, salience, class_probs, run.batch.sentence_mask)
     return inputs
 

@@ -5,6 +5,7 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
+from textcnn.bag import SparseBag, sentence_terms, tfidf
 from textcnn.config import ModelConfig
 from textcnn.encoder import KimEncoder
 from textcnn.features import Batch
@@ -98,6 +99,7 @@ class TextCNN(nn.Module):
     """
 
     token_idf: torch.Tensor  # (vocab_size,): exists when the model summarizes or reads bags of words
+    pair_idf: torch.Tensor  # (word_pair_buckets,): exists when the bag of words holds word pairs
 
     def __init__(self, config: ModelConfig) -> None:
         super().__init__()
@@ -114,9 +116,10 @@ class TextCNN(nn.Module):
         self.dropout = nn.Dropout(config.dropout)
         self.classifier = nn.Linear(self.document_dim, config.num_classes) if config.num_classes else None
         self.scorer = SentenceScorer(config, self.output_dim, self.document_dim) if config.summarize else None
-        # No bias: the classifier has one.
+        # One weight per class and term (textcnn.bag); no bias: the classifier has one.
+        self.num_terms = config.vocab_size + config.word_pair_buckets
         self.words = (
-            nn.Linear(config.vocab_size, config.num_classes, bias=False) if config.bag_of_words else None
+            nn.Linear(self.num_terms, config.num_classes, bias=False) if config.bag_of_words else None
         )
         if self.words is not None:
             nn.init.zeros_(self.words.weight)  # training starts from the CNN alone
@@ -124,6 +127,8 @@ class TextCNN(nn.Module):
             # Corpus IDF per vocabulary entry, set by training (0 for padding and unknown tokens);
             # saved with the weights.
             self.register_buffer("token_idf", torch.zeros(config.vocab_size))
+        if config.word_pair_buckets:
+            self.register_buffer("pair_idf", torch.zeros(config.word_pair_buckets))  # likewise, per slot
 
     def forward(self, batch: Batch, *, score_sentences: bool = True) -> ModelOutput:
         """Both heads' logits; `score_sentences=False` skips the sentence scorer (sentence_logits is
@@ -133,33 +138,32 @@ class TextCNN(nn.Module):
             grid[bucket.grid_index] = self.encoder(bucket.token_ids, bucket.lengths)  # (n, dim)
         sentences = grid.view(batch.num_docs, batch.max_sentences, self.output_dim)
         document = self.pool(sentences, batch.sentence_mask)
-        score_sentences = self.scorer is not None and score_sentences
-        # Both the bag of words and the salience statistics count tokens: count once.
-        counts = self.token_counts(batch) if self.words is not None or score_sentences else None
-        class_logits = self.class_logits(batch, document, counts)
+        class_logits = self.class_logits(batch, document)
         sentence_logits = None
         if self.scorer is not None and score_sentences:
             class_probs = None if class_logits is None else torch.softmax(class_logits.detach(), dim=1)
             sentence_logits = self.scorer(
                 self.dropout(sentences),
                 self.dropout(document),
-                self.salience(batch, sentences, counts),
+                self.salience(batch, sentences),
                 class_probs,
                 batch.sentence_mask,
             )
         return ModelOutput(class_logits, sentence_logits)
 
-    def class_logits(
-        self, batch: Batch, document: torch.Tensor, counts: torch.Tensor | None = None
-    ) -> torch.Tensor | None:
+    def class_logits(self, batch: Batch, document: torch.Tensor) -> torch.Tensor | None:
         """The classifier over the document vectors, plus the bag-of-words term where the model has
-        one, (docs, num_classes); None without a classifier. `counts`: token_counts(batch), when the
-        caller has it already."""
+        one, (docs, num_classes); None without a classifier."""
         if self.classifier is None:
             return None
         logits = self.classifier(self.dropout(document))
         if self.words is not None:
-            logits = logits + self.words(self.dropout(self.bag_of_words(batch, counts)))
+            # The linear term over the sparse bags, one column of weights per non-zero entry: the
+            # dense product would cost vocabulary x documents. Dropout on the entries is dropout on
+            # the bag, whose zeros it would leave zero anyway.
+            bag = self.bag_of_words(batch)
+            terms = self.words.weight[:, bag.term].T * self.dropout(bag.weight)[:, None]  # (nnz, classes)
+            logits = logits.index_add(0, bag.doc, terms.to(logits.dtype))
         return logits
 
     def pool(self, sentences: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
@@ -183,17 +187,22 @@ class TextCNN(nn.Module):
             counts.index_add_(0, slots[valid], torch.ones(int(valid.sum())))
         return counts.view(batch.num_docs, vocab)
 
-    def bag_of_words(self, batch: Batch, counts: torch.Tensor | None = None) -> torch.Tensor:
-        """Each document's sublinear TF-IDF vector, log(1 + count) x idf, scaled to unit length
-        (zero for a document without known words), (docs, vocab_size). `counts`: token_counts(batch),
-        when the caller has it already."""
-        counts = self.token_counts(batch) if counts is None else counts
-        weights = torch.log1p(counts) * self.token_idf
-        return weights / weights.norm(dim=1, keepdim=True).clamp(min=1e-6)
+    def bag_of_words(self, batch: Batch) -> SparseBag:
+        """Each document's bag of terms (textcnn.bag): its words, and its word pairs where the model
+        has pair slots, as sublinear TF-IDF of unit length (empty without known words)."""
+        pairs = self.config.word_pair_buckets
+        idf = torch.cat([self.token_idf, self.pair_idf]) if pairs else self.token_idf
+        docs, terms = [], []
+        for bucket in batch.buckets:
+            found, rows = sentence_terms(bucket.token_ids, bucket.lengths, self.config.vocab_size, pairs)
+            terms.append(found)
+            docs.append(bucket.grid_index[rows] // batch.max_sentences)
+        if not terms:
+            empty = torch.zeros(0, dtype=torch.long)
+            return SparseBag(empty, empty, torch.zeros(0))
+        return tfidf(torch.cat(docs), torch.cat(terms), idf, batch.num_docs)
 
-    def salience(
-        self, batch: Batch, sentences: torch.Tensor, counts: torch.Tensor | None = None
-    ) -> torch.Tensor:
+    def salience(self, batch: Batch, sentences: torch.Tensor) -> torch.Tensor:
         """Statistics of how central each sentence is to its document, (docs, max_sents, SALIENCE_DIM):
 
         - log(1 + tokens): length;
@@ -207,8 +216,7 @@ class TextCNN(nn.Module):
         vocab = self.config.vocab_size
         lengths = torch.zeros(docs * max_sents)
         recurrence = torch.zeros(docs * max_sents)
-        # occurrences of each token in each document; `counts` is token_counts(batch) when given
-        counts = (self.token_counts(batch) if counts is None else counts).view(-1)
+        counts = self.token_counts(batch).view(-1)  # occurrences of each token in each document
         for bucket in batch.buckets:
             valid = torch.arange(bucket.token_ids.shape[1])[None, :] < bucket.lengths[:, None]  # (n, time)
             slots = (bucket.grid_index // max_sents)[:, None] * vocab + bucket.token_ids  # (n, time)

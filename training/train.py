@@ -31,6 +31,7 @@ from tqdm import tqdm
 from tqdm.contrib.logging import logging_redirect_tqdm
 
 from textcnn import artifact
+from textcnn.bag import document_terms
 from textcnn.config import DOCUMENT_POOLINGS, EMBEDDING_MODES, ModelConfig, ModelInfo, SummaryLength
 from textcnn.errors import TextCNNError
 from textcnn.features import Document, collate
@@ -69,6 +70,7 @@ class TrainConfig:
     document_pooling: str = "max"  # max | max+mean: sentence vectors -> document vector
     bag_of_words: bool = False  # add a jointly trained linear term over TF-IDF word vectors
     bag_of_words_lr_scale: float = 10.0  # the bag of words' learning rate over the rest's
+    word_pair_buckets: int = 0  # hashed slots for adjacent word pairs in the bag of words; 0: words only
     vectors: str | None = None  # pretrained vector file (word2vec, GloVe, fastText .vec, gensim)
     unlabeled: str | None = None  # extra plain text (one document per line) for in-domain vectors
     vector_epochs: int = 5
@@ -219,6 +221,8 @@ def parse_args(argv: Sequence[str]) -> TrainConfig:
         parser.error(f"--optimizer must be one of {', '.join(OPTIMIZERS)}")
     if config.bag_of_words_lr_scale <= 0:
         parser.error("--bag-of-words-lr-scale must be above 0")
+    if config.word_pair_buckets < 0 or (config.word_pair_buckets and not config.bag_of_words):
+        parser.error("--word-pair-buckets must be 0, or above 0 with --bag-of-words")
     try:
         embedding_mode(config)
     except ValueError as error:
@@ -329,6 +333,7 @@ def _train(config: TrainConfig, command: str, world: World, placement: Placement
         embedding_mode=mode,
         document_pooling=config.document_pooling,
         bag_of_words=config.bag_of_words,
+        word_pair_buckets=config.word_pair_buckets,
     )
     model = TextCNN(model_config)
     placeholder = ModelInfo(name="", labels=labels)
@@ -339,7 +344,10 @@ def _train(config: TrainConfig, command: str, world: World, placement: Placement
     if world.is_main:
         distributed.barrier(world)
     if model.scorer is not None or model.words is not None:
-        model.token_idf.copy_(_corpus_idf([d.document for d in documents], len(vocab)))
+        idf = _corpus_idf([d.document for d in documents], len(vocab), config.word_pair_buckets)
+        model.token_idf.copy_(idf[: len(vocab)])
+        if config.word_pair_buckets:
+            model.pair_idf.copy_(idf[len(vocab) :])
     info = ModelInfo(
         name=config.name or Path(config.out).name,
         labels=labels,
@@ -465,11 +473,12 @@ def _encode(
     return encoded
 
 
-def _corpus_idf(documents: Sequence[Document], vocab_size: int) -> torch.Tensor:
-    """log((N + 1) / (df + 1)) per vocabulary entry over N training documents; 0 for pad and unk."""
-    frequency = torch.zeros(vocab_size)
+def _corpus_idf(documents: Sequence[Document], vocab_size: int, pair_buckets: int) -> torch.Tensor:
+    """log((N + 1) / (df + 1)) per term (textcnn.bag: words, then word-pair slots) over N training
+    documents; 0 for pad and unk."""
+    frequency = torch.zeros(vocab_size + pair_buckets)
     for document in documents:
-        frequency[sorted({i for ids in document.token_ids for i in ids})] += 1
+        frequency[sorted(set(document_terms(document.token_ids, vocab_size, pair_buckets)))] += 1
     idf = torch.log((len(documents) + 1) / (frequency + 1))
     idf[[PAD_ID, UNK_ID]] = 0
     return idf
@@ -731,6 +740,8 @@ def _model_card(
     coverage = metrics["embedding_coverage"]
     widths = list(model_config.filter_widths)
     words = ", plus a TF-IDF bag-of-words term in the class logits" if model_config.bag_of_words else ""
+    if model_config.word_pair_buckets:
+        words += f" (words and adjacent word pairs in {model_config.word_pair_buckets} hashed slots)"
     return f"""# {info.name}
 
 A multi-task Kim (2014) CNN trained with textcnn for {" and ".join(tasks)}.

@@ -2,12 +2,14 @@
 loaded with the model, and explained exactly."""
 
 import math
+from collections import Counter
 from pathlib import Path
 
 import pytest
 import torch
 
 from textcnn import Predictor, artifact
+from textcnn.bag import pair_term
 from textcnn.config import ModelConfig, ModelInfo
 from textcnn.explain import explain_classification
 from textcnn.features import Document, collate, prepare
@@ -32,11 +34,13 @@ def model_with_words() -> TextCNN:
 def test_the_bag_is_sublinear_tf_idf_of_unit_length() -> None:
     model = model_with_words()
     document = prepare("Goal goal win. Vote.", VOCAB, lowercase=True, max_tokens=100)
-    [bag] = model.bag_of_words(collate([document]))
+    [bag] = model.bag_of_words(collate([document])).dense(1, len(VOCAB))
     # goal twice (idf 1), win once (idf 2), vote once (idf 0.5); "." has idf 0
     expected = torch.tensor([0.0, 0.0, math.log(3), 2 * math.log(2), 0.5 * math.log(2), 0.0])
     assert torch.allclose(bag, expected / expected.norm(), atol=1e-6)
-    [empty] = model.bag_of_words(collate([prepare("", VOCAB, lowercase=True, max_tokens=100)]))
+    [empty] = model.bag_of_words(collate([prepare("", VOCAB, lowercase=True, max_tokens=100)])).dense(
+        1, len(VOCAB)
+    )
     assert torch.equal(empty, torch.zeros(len(VOCAB)))
 
 
@@ -50,7 +54,8 @@ def test_the_words_add_to_the_class_logits_the_same_alone_or_in_a_batch() -> Non
         assert together is not None and model.classifier is not None
         cnn_only = model.classifier(model.pool(*_sentences(model, documents)))
     assert torch.allclose(together, alone, atol=1e-6)
-    words = model.bag_of_words(collate(documents)) @ model.words.weight.T  # type: ignore[union-attr]
+    bags = model.bag_of_words(collate(documents)).dense(len(documents), len(VOCAB))
+    words = bags @ model.words.weight.T  # type: ignore[union-attr]
     assert torch.allclose(together, cnn_only + words, atol=1e-6)
 
 
@@ -101,3 +106,69 @@ def test_word_contributions_are_shared_by_occurrences_and_add_up() -> None:
         ("win", 0, 1),
     ]
     assert [n.contribution for n in sport.ngrams] == pytest.approx([goal / 2, goal / 2, win])
+
+
+PAIR_BUCKETS = 7
+
+
+def model_with_pairs() -> TextCNN:
+    config = ModelConfig(
+        len(VOCAB),
+        2,
+        False,
+        embedding_dim=4,
+        filter_widths=(1, 2),
+        num_filters=3,
+        bag_of_words=True,
+        word_pair_buckets=PAIR_BUCKETS,
+    )
+    model = TextCNN(config).eval()
+    with torch.no_grad():
+        model.token_idf.copy_(torch.tensor([0.0, 0.0, 1.0, 2.0, 0.5, 0.0]))
+        model.pair_idf.copy_(torch.arange(1.0, PAIR_BUCKETS + 1))
+        assert model.words is not None
+        model.words.weight.normal_()
+    return model
+
+
+def test_word_pairs_join_the_bag_within_sentences_only() -> None:
+    model = model_with_pairs()
+    # ids: goal 2, win 3, vote 4, "." 5; the sentences are "goal win ." and "vote ."
+    expected = torch.zeros(len(VOCAB) + PAIR_BUCKETS)
+    expected[[2, 3, 4]] = torch.tensor([1.0, 2.0, 0.5]) * math.log(2)
+    size = len(VOCAB)
+    # never (5, 4): it would cross the sentence end; pairs that share a slot count together
+    slots = Counter(pair_term(a, b, size, PAIR_BUCKETS) for a, b in [(2, 3), (3, 5), (4, 5)])
+    for slot, count in slots.items():
+        expected[slot] = (slot - size + 1) * math.log1p(count)
+    bag = model.bag_of_words(collate([prepare("Goal win.\nVote.", VOCAB, lowercase=True, max_tokens=100)]))
+    assert torch.allclose(bag.dense(1, len(expected))[0], expected / expected.norm(), atol=1e-6)
+
+
+def test_pair_terms_agree_as_ints_and_tensors() -> None:
+    firsts, seconds = torch.tensor([2, 3, 4, 0]), torch.tensor([3, 5, 5, 1])
+    as_tensor = pair_term(firsts, seconds, 6, PAIR_BUCKETS)
+    as_ints = [pair_term(int(a), int(b), 6, PAIR_BUCKETS) for a, b in zip(firsts, seconds, strict=True)]
+    assert as_tensor.tolist() == as_ints
+    assert all(6 <= t < 6 + PAIR_BUCKETS for t in as_ints)
+
+
+def test_a_model_with_word_pairs_saves_loads_and_explains_exactly(tmp_path: Path) -> None:
+    model = model_with_pairs()
+    with torch.no_grad():  # the CNN part says nothing and every term counts for the class
+        model.encoder.embedding.weight.zero_()
+        for conv in model.encoder.convs:
+            conv.bias.zero_()
+        assert model.classifier is not None and model.words is not None
+        model.classifier.weight.zero_()
+        model.words.weight.uniform_(0.1, 1.0)
+    info = ModelInfo("pairs", ("sport", "politics"))
+    artifact.save(tmp_path / "m", model, VOCAB, info)
+    loaded = Predictor.load(tmp_path / "m")
+    assert torch.equal(loaded.model.pair_idf, model.pair_idf)
+    texts = ["Goal win. Vote vote.", "Win goal goal."]
+    assert Predictor(model, VOCAB, info).classify(texts) == loaded.classify(texts)
+    for explanation in explain_classification(loaded, texts, label="sport", top_n=1000):
+        total = explanation.bias + sum(n.contribution for n in explanation.ngrams)
+        assert total == pytest.approx(explanation.logit, abs=1e-5)
+        assert any(len(n.tokens) == 2 for n in explanation.ngrams)  # the word pairs' windows

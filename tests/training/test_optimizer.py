@@ -68,3 +68,11 @@ def test_the_scale_must_be_positive() -> None:
     for bad in ("0", "-1", "ten"):
         with pytest.raises(SystemExit):
             parse_args([*base, "--bag-of-words-lr-scale", bad])
+
+
+def test_word_pairs_need_the_bag_of_words() -> None:
+    base = ["--train", "train.jsonl", "--out", "out"]
+    assert parse_args([*base, "--bag-of-words", "--word-pair-buckets", "64"]).word_pair_buckets == 64
+    for bad in ([*base, "--word-pair-buckets", "64"], [*base, "--bag-of-words", "--word-pair-buckets", "-1"]):
+        with pytest.raises(SystemExit):
+            parse_args(bad)

@@ -67,11 +67,16 @@ def test_trec_classification_only(tmp_path: Path, data_dir: Path) -> None:
         "--num-filters",
         "32",
         *("--epochs", "8", "--patience", "8", "--lr", "0.005", "--batch-size", "16"),
-        *("--min-freq", "1", "--seed", "5", "--quiet"),
+        *("--min-freq", "1", "--seed", "5", "--quiet", "--bag-of-words", "--word-pair-buckets", "4096"),
     )
     assert trained.returncode == 0, trained.stderr
     predictor = Predictor.load(out)
     assert predictor.can_classify and not predictor.can_summarize
+    # document frequencies of the hashed word pairs: most slots stay empty, the seen ones are rarer
+    # than their words
+    pair_idf = predictor.model.pair_idf
+    assert 0 < int((pair_idf < pair_idf.max()).sum()) < 4096
+    assert "adjacent word pairs in 4096 hashed slots" in (out / "README.md").read_text()
     assert predictor.info.labels == ("ABBR", "DESC", "ENTY", "HUM", "LOC", "NUM")
     config = json.loads((out / "training.json").read_text())
     assert config["embeddings"] == "word2vec" and config["dev"] is None

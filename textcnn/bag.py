@@ -1,0 +1,78 @@
+"""The bag of terms beside the CNN: a document's words and adjacent word pairs as a sparse, unit-length
+sublinear TF-IDF vector.
+
+Terms are numbered words first (their vocabulary ids), then word pairs hashed into `pair_buckets`
+slots after them, so a model's term space has vocab_size + pair_buckets entries. Pairs never cross a
+sentence boundary. Hashing keeps the pair space fixed in size without a second vocabulary; the few
+pairs that share a slot share a weight.
+"""
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import TypeVar
+
+import torch
+
+_PAIR_MULTIPLIER = 1_000_003  # odd and above any vocabulary size: (first, second) -> distinct integers
+
+Ids = TypeVar("Ids", int, torch.Tensor)
+
+
+def pair_term(first: Ids, second: Ids, vocab_size: int, pair_buckets: int) -> Ids:
+    """The term id of the word pair (first, second): vocabulary ids, as ints or tensors alike."""
+    return vocab_size + (first * _PAIR_MULTIPLIER + second) % pair_buckets
+
+
+def document_terms(sentences: Sequence[Sequence[int]], vocab_size: int, pair_buckets: int) -> list[int]:
+    """The terms of one document, given as its sentences' token ids: every term id once per
+    occurrence."""
+    terms = [i for ids in sentences for i in ids]
+    if pair_buckets:
+        terms += [
+            pair_term(ids[t], ids[t + 1], vocab_size, pair_buckets)
+            for ids in sentences
+            for t in range(len(ids) - 1)
+        ]
+    return terms
+
+
+def sentence_terms(
+    token_ids: torch.Tensor, lengths: torch.Tensor, vocab_size: int, pair_buckets: int
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """The terms of padded sentences, token_ids (n, time) with `lengths` (n,): every term id once per
+    occurrence, flat, and beside it the row (sentence) it occurs in."""
+    n, time = token_ids.shape
+    valid = torch.arange(time)[None, :] < lengths[:, None]  # (n, time)
+    rows = torch.arange(n)[:, None].expand(n, time)
+    terms, owners = [token_ids[valid]], [rows[valid]]
+    if pair_buckets and time > 1:
+        pairs = pair_term(token_ids[:, :-1], token_ids[:, 1:], vocab_size, pair_buckets)  # (n, time - 1)
+        both = valid[:, 1:]  # the pair's second word is inside the sentence
+        terms.append(pairs[both])
+        owners.append(rows[:, 1:][both])
+    return torch.cat(terms), torch.cat(owners)
+
+
+@dataclass(frozen=True)
+class SparseBag:
+    """Non-zero entries of a batch of bags: entry i is `weight[i]` for term `term[i]` of document
+    `doc[i]`; each document's weights have unit length."""
+
+    doc: torch.Tensor  # (nnz,) long
+    term: torch.Tensor  # (nnz,) long
+    weight: torch.Tensor  # (nnz,) float
+
+    def dense(self, num_docs: int, num_terms: int) -> torch.Tensor:
+        """The bags as a (num_docs, num_terms) matrix."""
+        return torch.zeros(num_docs, num_terms).index_put_((self.doc, self.term), self.weight)
+
+
+def tfidf(doc: torch.Tensor, term: torch.Tensor, idf: torch.Tensor, num_docs: int) -> SparseBag:
+    """Bags from term occurrences (document and term id of each, (occurrences,)): log(1 + count) x
+    idf, scaled to unit length per document (a document without weighted terms stays empty)."""
+    num_terms = idf.shape[0]
+    keys, counts = torch.unique(doc * num_terms + term, return_counts=True)
+    doc, term = keys // num_terms, keys % num_terms
+    weight = torch.log1p(counts.to(idf.dtype)) * idf[term]
+    norm = torch.zeros(num_docs, dtype=idf.dtype).index_add_(0, doc, weight * weight).sqrt()
+    return SparseBag(doc, term, weight / norm[doc].clamp(min=1e-6))
