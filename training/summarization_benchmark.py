@@ -73,7 +73,7 @@ def benchmark(predictor: Predictor, texts: Sequence[str], references: Sequence[s
 
 def _oracle(text: str, _: int | None, reference: str) -> list[str]:
     sentences = _sentences(text)
-    return [sentences[i] for i in oracle_selection(sentences, reference)]
+    return [sentences[i] for i in sorted(oracle_selection(sentences, reference))]
 
 
 def _measure(

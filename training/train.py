@@ -88,6 +88,9 @@ class TrainConfig:
     optimizer: str = "adam"  # adam | adadelta (Kim's: rho 0.95, eps 1e-6)
     lr: float | None = None  # default: 1e-3 for adam, 1.0 for adadelta
     summary_weight: float = 1.0
+    # Sentence targets from the greedy oracle: binary (1 for every pick) or ranked (1 for the first
+    # pick down to 0.5 for the last, so the sentences that cover the most are ranked first).
+    oracle_targets: str = "binary"
     max_norm: float = 3.0  # Kim's max-norm constraint on the classifier's weight rows
     patience: int = 3
     dev_fraction: float = 0.1
@@ -110,7 +113,7 @@ RESUMABLE = {"epochs", "patience", "max_steps", "threads", "quiet", "resume", "k
 class TrainingDocument:
     document: Document
     label: int | None
-    targets: tuple[float, ...] | None  # 1.0 for oracle sentences; None without a summary
+    targets: tuple[float, ...] | None  # > 0 for oracle sentences (see oracle_targets); None without a summary
 
 
 def main(argv: Sequence[str] | None = None) -> None:
@@ -189,9 +192,12 @@ def parse_args(argv: Sequence[str]) -> TrainConfig:
     for name, value in defaults.items():
         if name in flags:
             continue
-        choices = {"device": DEVICES, "precision": PRECISIONS, "document_pooling": DOCUMENT_POOLINGS}.get(
-            name
-        )
+        choices = {
+            "device": DEVICES,
+            "precision": PRECISIONS,
+            "document_pooling": DOCUMENT_POOLINGS,
+            "oracle_targets": ORACLE_TARGETS,
+        }.get(name)
         parser.add_argument("--" + name.replace("_", "-"), type=types[name], default=value, choices=choices)
     parser.add_argument("--filter-widths", type=int, nargs="+", default=[3, 4, 5])
     parser.add_argument("--cased", dest="lowercase", action="store_false", help="keep letter case")
@@ -231,6 +237,7 @@ def parse_args(argv: Sequence[str]) -> TrainConfig:
 
 
 OPTIMIZERS = ("adam", "adadelta")
+ORACLE_TARGETS = ("binary", "ranked")
 
 
 def embedding_mode(config: TrainConfig) -> str:
@@ -340,7 +347,9 @@ def _train(config: TrainConfig, command: str, world: World, placement: Placement
     cache_dir = Path(config.cache_dir).expanduser() if config.cache_dir else None
     if not world.is_main:
         distributed.barrier(world)  # rank 0 fills the oracle cache first; the others read it
-    documents = _encode(train_examples, Predictor(model, vocab, placeholder), labels, cache_dir)
+    documents = _encode(
+        train_examples, Predictor(model, vocab, placeholder), labels, cache_dir, config.oracle_targets
+    )
     if world.is_main:
         distributed.barrier(world)
     if model.scorer is not None or model.words is not None:
@@ -451,7 +460,11 @@ def _figures(
 
 
 def _encode(
-    examples: Sequence[Example], predictor: Predictor, labels: Sequence[str], cache_dir: Path | None
+    examples: Sequence[Example],
+    predictor: Predictor,
+    labels: Sequence[str],
+    cache_dir: Path | None,
+    oracle_targets: str,
 ) -> list[TrainingDocument]:
     documents = predictor.prepare([e.text for e in examples])
     summarized = [(d, e.summary) for d, e in zip(documents, examples, strict=True) if e.summary is not None]
@@ -466,11 +479,19 @@ def _encode(
     for example, document in zip(examples, documents, strict=True):
         targets = None
         if example.summary is not None:
-            chosen = set(next(selections))
-            targets = tuple(1.0 if i in chosen else 0.0 for i in range(len(document.spans)))
+            targets = sentence_targets(next(selections), len(document.spans), oracle_targets)
         label = None if example.label is None else label_index[example.label]
         encoded.append(TrainingDocument(document, label, targets))
     return encoded
+
+
+def sentence_targets(picks: Sequence[int], num_sentences: int, kind: str) -> tuple[float, ...]:
+    """Targets for a document's sentences from the oracle's picks (in the order chosen): 1 for every
+    pick (binary), or 1 for the first pick falling evenly to 0.5 for the last (ranked); 0 elsewhere."""
+    targets = [0.0] * num_sentences
+    for rank, index in enumerate(picks):
+        targets[index] = 1.0 if kind == "binary" else 1.0 - 0.5 * rank / max(1, len(picks) - 1)
+    return tuple(targets)
 
 
 def _corpus_idf(documents: Sequence[Document], vocab_size: int, pair_buckets: int) -> torch.Tensor:
@@ -486,7 +507,7 @@ def _corpus_idf(documents: Sequence[Document], vocab_size: int, pair_buckets: in
 
 def _learn_summary_length(documents: Sequence[TrainingDocument]) -> SummaryLength:
     """Median share of oracle sentences, capped at the 90th percentile of their count."""
-    picks = [(sum(d.targets), len(d.targets)) for d in documents if d.targets]
+    picks = [(sum(t > 0 for t in d.targets), len(d.targets)) for d in documents if d.targets]
     if not picks:
         return SummaryLength()
     ratio = statistics.median(k / n for k, n in picks)

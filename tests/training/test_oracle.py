@@ -1,5 +1,6 @@
 from training.oracle import oracle_selection
 from training.rouge import rouge12
+from training.train import sentence_targets
 
 
 def test_recovers_an_extractive_reference() -> None:
@@ -10,7 +11,17 @@ def test_recovers_an_extractive_reference() -> None:
         "The bank raised interest rates.",
     ]
     reference = "Stocks fell sharply in Tokyo. The bank raised interest rates."
-    assert oracle_selection(sentences, reference) == [1, 3]
+    assert sorted(oracle_selection(sentences, reference)) == [1, 3]
+
+
+def test_picks_come_in_the_order_chosen_the_most_covering_first() -> None:
+    sentences = [
+        "Rates rose.",
+        "The central bank raised interest rates by half a point on Thursday.",
+        "Markets were calm.",
+    ]
+    reference = "The central bank raised interest rates by half a point on Thursday. Rates rose."
+    assert oracle_selection(sentences, reference) == [1, 0]
 
 
 def test_abstractive_reference_picks_the_closest_sentence() -> None:
@@ -37,3 +48,10 @@ def test_fast_rouge_matches_hand_computation() -> None:
     r1, r2 = rouge12("the cat sat", "the cat ran")
     assert r1 == 2 / 3  # 2 of 3 unigrams on each side
     assert r2 == 1 / 2  # "the cat" of two bigrams on each side
+
+
+def test_ranked_targets_fall_from_the_first_pick_to_the_last() -> None:
+    assert sentence_targets([3, 0, 1], 5, "binary") == (1.0, 1.0, 0.0, 1.0, 0.0)
+    assert sentence_targets([3, 0, 1], 5, "ranked") == (0.75, 0.5, 0.0, 1.0, 0.0)
+    assert sentence_targets([2], 3, "ranked") == (0.0, 0.0, 1.0)
+    assert sentence_targets([], 2, "ranked") == (0.0, 0.0)
