@@ -21,6 +21,7 @@ from safetensors.torch import load_file, save_file
 from textcnn.config import ModelConfig, ModelInfo, SummaryLength
 from textcnn.errors import ModelLoadError
 from textcnn.model import TextCNN
+from textcnn.selection import SELECTION_RULES
 from textcnn.vocab import Vocabulary
 
 FORMAT_VERSION = 1
@@ -46,6 +47,7 @@ def save(
         "labels": list(info.labels),
         "summary_length": asdict(info.summary_length),
         "block_trigrams": info.block_trigrams,
+        "selection": info.selection,
         "model": model.config.to_dict(),
     }
     (directory / CONFIG).write_text(json.dumps(config, indent=2) + "\n", encoding="utf-8")
@@ -106,9 +108,12 @@ def load(directory: str | Path) -> tuple[TextCNN, Vocabulary, ModelInfo]:
             labels=tuple(str(label) for label in raw["labels"]),
             summary_length=SummaryLength(**raw["summary_length"]),
             block_trigrams=raw.get("block_trigrams", True),  # absent before it was learned
+            selection=raw.get("selection", "probability"),  # likewise
         )
         if not isinstance(info.block_trigrams, bool):
             raise TypeError("block_trigrams must be true or false")
+        if info.selection not in SELECTION_RULES:
+            raise ValueError(f"selection must be one of {list(SELECTION_RULES)}, got {info.selection!r}")
     except (KeyError, TypeError, ValueError) as error:
         raise ModelLoadError(f"{directory / CONFIG} is not a valid model config: {error}") from error
     if len(info.labels) != config.num_classes:

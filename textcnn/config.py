@@ -100,3 +100,6 @@ class ModelInfo:
     # Skip a summary sentence that shares a word trigram with one already chosen. Training keeps it
     # only where it does not lower dev ROUGE: summaries that restate a phrase lose by it.
     block_trigrams: bool = True
+    # How sentences are ranked for a summary (textcnn.selection.SELECTION_RULES); training picks the
+    # one with the better dev ROUGE-1.
+    selection: str = "probability"

@@ -18,7 +18,7 @@ from textcnn.config import ModelInfo
 from textcnn.errors import InputError, LimitExceeded, UnsupportedTaskError
 from textcnn.features import Document, collate, prepare
 from textcnn.model import TextCNN
-from textcnn.selection import resolve_length, select_sentences
+from textcnn.selection import SELECTION_RULES, resolve_length, select_sentences
 from textcnn.vocab import Vocabulary
 
 DEFAULT_MODEL_DIR = Path(__file__).parent / "default_model"
@@ -188,12 +188,16 @@ class Predictor:
         ratio: float | None = None,
         max_words: int | None = None,
         block_trigrams: bool | None = None,
+        selection: str | None = None,
     ) -> list[Summary]:
         """One extractive Summary per text, at most one length setting; the model's learned
-        default length otherwise. `block_trigrams` defaults to what training chose for the model.
-        Raises InputError for a bad length setting."""
+        default length otherwise. `block_trigrams` and `selection` (textcnn.selection.SELECTION_RULES)
+        default to what training chose for the model.
+        Raises InputError for a bad length setting or selection rule."""
         if not self.can_summarize:
             raise UnsupportedTaskError("this model was trained without summaries and cannot summarize")
+        if selection is not None and selection not in SELECTION_RULES:
+            raise InputError(f"selection must be one of {list(SELECTION_RULES)}, got {selection!r}")
         resolve_length(
             1,
             self.info.summary_length,
@@ -217,7 +221,14 @@ class Predictor:
                 max_words=max_words,
             )
             words = [document.sentence(i).lower().split() for i in range(count)]
-            chosen = select_sentences(probs, words, limit, block_trigrams=block_trigrams)
+            chosen = select_sentences(
+                probs,
+                words,
+                limit,
+                block_trigrams=block_trigrams,
+                rule=selection or self.info.selection,
+                reference_share=self.info.summary_length.ratio,
+            )
             results.append(
                 Summary(
                     tuple(

@@ -70,3 +70,6 @@ def test_learned_selection_settings_round_trip(bbc_model_dir: Path, tmp_path: Pa
     for block in (True, False):
         saved = artifact.save(tmp_path / str(block), model, vocab, replace(info, block_trigrams=block))
         assert Predictor.load(saved).info.block_trigrams is block
+    for rule in ("probability", "expected-f1"):
+        saved = artifact.save(tmp_path / rule, model, vocab, replace(info, selection=rule))
+        assert Predictor.load(saved).info.selection == rule

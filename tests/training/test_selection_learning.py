@@ -1,11 +1,12 @@
-"""Training keeps trigram blocking only where dev summaries do not lose by it."""
+"""Training keeps trigram blocking only where dev summaries do not lose by it, and picks the ranking
+rule with the better dev ROUGE-1."""
 
 from collections.abc import Sequence
 from typing import cast
 
 from textcnn.predict import Predictor, Summary, SummarySentence
 from training.data import Example
-from training.train import _learn_blocking
+from training.train import _learn_blocking, _learn_selection
 
 SENTENCES = ("The central bank cut rates.", "The central bank cut them again in May.", "Shares fell.")
 
@@ -34,3 +35,24 @@ def test_blocking_is_kept_when_it_does_not_hurt() -> None:
     predictor = cast(Predictor, TwoSentencePredictor())
     assert _learn_blocking(predictor, _dev(SENTENCES[0])) is True
     assert _learn_blocking(predictor, []) is True
+
+
+class RuleDependentPredictor:
+    """Picks the first sentence by probability and the second by expected F1, at any length."""
+
+    can_summarize = True
+
+    def summarize(
+        self, texts: Sequence[str], *, max_sentences: int | None = None, selection: str | None = None
+    ) -> list[Summary]:
+        index = 0 if selection == "probability" else 1
+        picked = (SummarySentence(index, SENTENCES[index], 0.9, 0, len(SENTENCES[index])),)
+        return [Summary(picked) for _ in texts]
+
+
+def test_the_rule_with_the_better_dev_rouge_is_kept() -> None:
+    predictor = cast(Predictor, RuleDependentPredictor())
+    assert _learn_selection(predictor, _dev(SENTENCES[1])) == "expected-f1"
+    assert _learn_selection(predictor, _dev(SENTENCES[0])) == "probability"
+    assert _learn_selection(predictor, _dev(SENTENCES[2])) == "probability"  # a tie keeps probability
+    assert _learn_selection(predictor, []) == "probability"
