@@ -796,7 +796,7 @@ A multi-task Kim (2014) CNN trained with textcnn for {" and ".join(tasks)}.
 - Labels: {", ".join(info.labels) or "none"}
 - Default summary length: {length.ratio:.0%} of the sentences, at most {length.max_sentences};
   trigram blocking {"on" if info.block_trigrams else "off (dev ROUGE was higher without it)"};
-  sentences ranked by {SELECTION_TEXT[info.selection]} (chosen on dev ROUGE-1)
+  sentences ranked by {SELECTION_TEXT[info.selection]}, the rule with the higher dev ROUGE-1
 - Architecture: {model_config.embedding_dim}-d embeddings, Kim's `{model_config.embedding_mode}` mode
   (vectors: {metrics["vectors"] or "none, uniform random init"}; they cover {coverage["vocabulary"]:.1%}
   of the vocabulary and {coverage["tokens"]:.1%} of the training tokens),
