@@ -3,7 +3,9 @@ loaded with the model, and explained exactly."""
 
 import math
 from collections import Counter
+from dataclasses import replace
 from pathlib import Path
+from typing import Any
 
 import pytest
 import torch
@@ -19,13 +21,21 @@ from textcnn.vocab import PAD, UNK, Vocabulary
 VOCAB = Vocabulary([PAD, UNK, "goal", "win", "vote", "."])
 
 
-def model_with_words() -> TextCNN:
+def words_model(**changes: Any) -> TextCNN:
+    """A tiny classifier over VOCAB with a bag of words and hand-set word IDFs; `changes` to its
+    ModelConfig."""
     config = ModelConfig(
         len(VOCAB), 2, False, embedding_dim=4, filter_widths=(1, 2), num_filters=3, bag_of_words=True
     )
-    model = TextCNN(config).eval()
+    model = TextCNN(replace(config, **changes))
     with torch.no_grad():
         model.token_idf.copy_(torch.tensor([0.0, 0.0, 1.0, 2.0, 0.5, 0.0]))
+    return model
+
+
+def model_with_words() -> TextCNN:
+    model = words_model().eval()
+    with torch.no_grad():
         assert model.words is not None
         model.words.weight.copy_(torch.tensor([[0.0, 0.0, 3.0, 1.0, -2.0, 0.0], [0.0] * 6]))
     return model
@@ -112,19 +122,8 @@ PAIR_BUCKETS = 7
 
 
 def model_with_pairs() -> TextCNN:
-    config = ModelConfig(
-        len(VOCAB),
-        2,
-        False,
-        embedding_dim=4,
-        filter_widths=(1, 2),
-        num_filters=3,
-        bag_of_words=True,
-        word_pair_buckets=PAIR_BUCKETS,
-    )
-    model = TextCNN(config).eval()
+    model = words_model(word_pair_buckets=PAIR_BUCKETS).eval()
     with torch.no_grad():
-        model.token_idf.copy_(torch.tensor([0.0, 0.0, 1.0, 2.0, 0.5, 0.0]))
         model.pair_idf.copy_(torch.arange(1.0, PAIR_BUCKETS + 1))
         assert model.words is not None
         model.words.weight.normal_()

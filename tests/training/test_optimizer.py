@@ -3,30 +3,14 @@
 import pytest
 import torch
 
-from textcnn.config import ModelConfig
+from tests.textcnn.test_bag_of_words import VOCAB, words_model
 from textcnn.features import collate, prepare
 from textcnn.model import TextCNN
-from textcnn.vocab import PAD, UNK, Vocabulary
 from training.train import TrainConfig, make_optimizer, parse_args
-
-VOCAB = Vocabulary([PAD, UNK, "goal", "win", "vote", "."])
 
 
 def model(embedding_mode: str = "non-static") -> TextCNN:
-    config = ModelConfig(
-        len(VOCAB),
-        2,
-        False,
-        embedding_dim=4,
-        filter_widths=(1, 2),
-        num_filters=3,
-        embedding_mode=embedding_mode,
-        bag_of_words=True,
-    )
-    network = TextCNN(config)
-    with torch.no_grad():
-        network.token_idf.copy_(torch.tensor([0.0, 0.0, 1.0, 2.0, 0.5, 0.0]))
-    return network
+    return words_model(embedding_mode=embedding_mode)
 
 
 def test_the_first_adam_step_moves_the_words_by_the_scaled_rate() -> None:
