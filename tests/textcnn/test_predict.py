@@ -82,6 +82,8 @@ def test_bad_arguments_raise_input_error(predictor: Predictor) -> None:
         predictor.summarize(["a b c."], ratio=1.5)
     with pytest.raises(InputError):
         predictor.summarize(["a b c."], ratio=0.5, max_words=3)
+    with pytest.raises(InputError, match="selection must be one of"):
+        predictor.summarize(["a b c."], selection="longest")
     with pytest.raises(InputError):
         predictor.classify(["a"], top_k=0)
     with pytest.raises(InputError):

@@ -114,6 +114,9 @@ def test_summary_only_data(tmp_path: Path, data_dir: Path) -> None:
     predictor = Predictor.load(out)
     assert predictor.can_summarize and not predictor.can_classify
     assert 0 < predictor.info.summary_length.ratio <= 1
+    # the ranking rule was chosen on the held-out dev rows and written down with the model
+    assert json.loads((out / "config.json").read_text())["selection"] == predictor.info.selection
+    assert "the rule with the higher dev ROUGE-1" in (out / "README.md").read_text()
 
 
 @pytest.mark.parametrize(
