@@ -80,6 +80,7 @@ class KimEncoder(nn.Module):
         x = self.embed(token_ids).transpose(1, 2).unsqueeze(2)  # (n, embedding_dim, 1, time)
         masked = []
         for width, conv in zip(self.filter_widths, self.convs, strict=True):
+            assert isinstance(conv, nn.Conv1d)  # holds the (filters, embedding_dim, width) weights
             weight = conv.weight.unsqueeze(2).contiguous(memory_format=torch.channels_last)
             # (n, num_filters, time - width + 1), time-major in memory
             responses = F.conv2d(x, weight, conv.bias).squeeze(2)
