@@ -23,17 +23,19 @@ def pair_term(first: Ids, second: Ids, vocab_size: int, pair_buckets: int) -> Id
     return vocab_size + (first * _PAIR_MULTIPLIER + second) % pair_buckets
 
 
-def document_terms(sentences: Sequence[Sequence[int]], vocab_size: int, pair_buckets: int) -> list[int]:
-    """The terms of one document, given as its sentences' token ids: every term id once per
-    occurrence."""
-    terms = [i for ids in sentences for i in ids]
+def document_terms(
+    sentences: Sequence[Sequence[int]], vocab_size: int, pair_buckets: int
+) -> list[tuple[int, int, int, int]]:
+    """Where the terms of one document occur, given its sentences' token ids: (sentence, first
+    token, tokens, term id) once per occurrence, its words and then its word pairs."""
+    places = [(s, t, 1, i) for s, ids in enumerate(sentences) for t, i in enumerate(ids)]
     if pair_buckets:
-        terms += [
-            pair_term(ids[t], ids[t + 1], vocab_size, pair_buckets)
-            for ids in sentences
+        places += [
+            (s, t, 2, pair_term(ids[t], ids[t + 1], vocab_size, pair_buckets))
+            for s, ids in enumerate(sentences)
             for t in range(len(ids) - 1)
         ]
-    return terms
+    return places
 
 
 def sentence_terms(

@@ -30,7 +30,7 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-from textcnn.bag import pair_term
+from textcnn.bag import document_terms
 from textcnn.config import ModelConfig
 from textcnn.errors import InputError, UnsupportedTaskError
 from textcnn.features import Batch, Document, collate
@@ -225,13 +225,7 @@ def _word_terms(
     """The bag-of-words part of a class logit as terms of windows: each term's value (term_values,
     (terms,)) shared equally by its occurrences in the document, a word's as a one-word window and a
     word pair's as a two-word window."""
-    places = [(s, t, 1, i) for s, ids in enumerate(document.token_ids) for t, i in enumerate(ids)]
-    if config.word_pair_buckets:
-        places += [
-            (s, t, 2, pair_term(ids[t], ids[t + 1], config.vocab_size, config.word_pair_buckets))
-            for s, ids in enumerate(document.token_ids)
-            for t in range(len(ids) - 1)
-        ]
+    places = document_terms(document.token_ids, config.vocab_size, config.word_pair_buckets)
     if not places:
         empty = torch.zeros(0, dtype=torch.long)
         return empty, empty, empty, torch.zeros(0)

@@ -503,7 +503,8 @@ def _corpus_idf(documents: Sequence[Document], vocab_size: int, pair_buckets: in
     documents; 0 for pad and unk."""
     frequency = torch.zeros(vocab_size + pair_buckets)
     for document in documents:
-        frequency[sorted(set(document_terms(document.token_ids, vocab_size, pair_buckets)))] += 1
+        terms = {term for *_, term in document_terms(document.token_ids, vocab_size, pair_buckets)}
+        frequency[sorted(terms)] += 1
     idf = torch.log((len(documents) + 1) / (frequency + 1))
     idf[[PAD_ID, UNK_ID]] = 0
     return idf
