@@ -16,7 +16,11 @@ Every figure is the median of `--repeats` runs over the BBC News test articles (
 - http: `python -m service` on 127.0.0.1, with micro-batching on and off, `/classify` and
   `/summarize` (one article per request) at each concurrency for `--duration` seconds: requests/s and
   p50/p95/p99 latency, and the mean documents per forward pass from the server's metrics; `/summarize`
-  of the ~400-word article at concurrency 1; then the worker's RSS over `--rss-duration` seconds.
+  of the ~400-word article at concurrency 1; then the worker's RSS over `--rss-duration` seconds;
+- ceiling: the same server with its forward passes replaced by constant scores
+  (scripts/model_free_server.py), `/classify` and `/summarize` with micro-batching on at each
+  concurrency: what the server's own per-request work (parsing, validation, splitting,
+  tokenizing, answering) allows before the model adds anything.
 
 The load generator is a small keep-alive HTTP/1.1 client on asyncio streams in this process, so it
 takes little CPU from the server it shares the cores with. Nothing leaves the machine.
@@ -304,12 +308,13 @@ def forward_sizes(port: int) -> tuple[float, float]:
 
 
 @contextmanager
-def server(settings: dict[str, str]) -> Iterator[tuple[int, int]]:
-    """`python -m service` on a free loopback port with these TEXTCNN_* settings: (port, pid)."""
+def server(settings: dict[str, str], module: str = "service") -> Iterator[tuple[int, int]]:
+    """`python -m service` (or `module`) on a free loopback port with these TEXTCNN_* settings:
+    (port, pid)."""
     port = free_port()
     env = {**os.environ, **settings, "TEXTCNN_HOST": "127.0.0.1", "TEXTCNN_PORT": str(port)}
     process = subprocess.Popen(
-        [sys.executable, "-m", "service"],
+        [sys.executable, "-m", module],
         cwd=ROOT,
         env=env,
         stdout=subprocess.DEVNULL,
@@ -350,6 +355,22 @@ def http(args: argparse.Namespace, texts: Sequence[str]) -> dict[str, Any]:
                     for _ in range(args.repeats)
                 ]
                 results["/summarize ~400 words c=1 batching=on"] = median_run(runs)
+    return results
+
+
+def ceiling(args: argparse.Namespace, texts: Sequence[str]) -> dict[str, Any]:
+    """The model-free server's requests/s, micro-batching on: the server's own limit."""
+    bodies = [json.dumps({"text": t}).encode() for t in texts]
+    results: dict[str, Any] = {}
+    with server({}, module="scripts.model_free_server") as (port, _):
+        for path in ("/classify", "/summarize"):
+            for concurrency in args.concurrency:
+                runs = [
+                    asyncio.run(load(port, path, bodies, concurrency, args.duration))
+                    for _ in range(args.repeats)
+                ]
+                results[f"{path} c={concurrency}"] = median_run(runs)
+                logger.info("model-free %s c=%d: %s", path, concurrency, results[f"{path} c={concurrency}"])
     return results
 
 
@@ -440,7 +461,7 @@ def main() -> None:
     parser.add_argument("--concurrency", type=int, nargs="+", default=[1, 8, 32, 64])
     parser.add_argument("--rss-duration", type=float, default=60, help="seconds of load for the RSS check")
     parser.add_argument(
-        "--skip", nargs="*", default=[], choices=["model", "library", "bf16", "http", "memory"]
+        "--skip", nargs="*", default=[], choices=["model", "library", "bf16", "http", "memory", "ceiling"]
     )
     parser.add_argument("--out", type=Path, default=Path("runs/serving_benchmark.json"))
     args = parser.parse_args()
@@ -465,6 +486,7 @@ def main() -> None:
         "bf16": lambda: bf16_agreement(DEFAULT_MODEL_DIR, texts, args.repeats),
         "http": lambda: http(args, texts),
         "memory": lambda: memory(args, texts),
+        "ceiling": lambda: ceiling(args, texts),
     }
     peaks = peak_gflops(args.repeats)
     report["peak_gflops"], report["peak_kernels_gflops"] = peaks["peak"], peaks
