@@ -11,16 +11,16 @@ torch's threads at the cores available and at one. Medians of `--repeats` runs.
 import argparse
 import json
 import multiprocessing
-import statistics
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from multiprocessing.synchronize import Event
 from pathlib import Path
 
 import torch
 
+from scripts.serving_benchmark import timed
 from scripts.soak import ARTICLES, machine
 from service.cpu import available_cores
 from textcnn.features import collate
@@ -47,29 +47,27 @@ def busy_process(stop: Event) -> None:
 
 @contextmanager
 def beside(kind: str) -> Iterator[None]:
-    """Run interfering work of `kind` for the duration of the block."""
+    """Run interfering work of `kind` (KINDS) for the duration of the block."""
     if kind == "nothing":
         yield
         return
+    worker: threading.Thread | multiprocessing.Process
     if kind == "busy process":
-        process_stop = multiprocessing.Event()
-        process = multiprocessing.Process(target=busy_process, args=(process_stop,))
-        process.start()
-        try:
-            yield
-        finally:
-            process_stop.set()
-            process.join()
-        return
-    thread_stop = threading.Event()
-    duty = 0.5 if kind == "thread busy half the time" else 1.0
-    thread = threading.Thread(target=busy_python, args=(thread_stop, duty))
-    thread.start()
+        stop: threading.Event | Event = multiprocessing.Event()
+        worker = multiprocessing.Process(target=busy_process, args=(stop,))
+    else:
+        stop = threading.Event()
+        duty = 0.5 if kind == "thread busy half the time" else 1.0
+        worker = threading.Thread(target=busy_python, args=(stop, duty))
+    worker.start()
     try:
         yield
     finally:
-        thread_stop.set()
-        thread.join()
+        stop.set()
+        worker.join()
+
+
+KINDS = ("nothing", "thread busy half the time", "thread busy all the time", "busy process")
 
 
 def main() -> None:
@@ -84,27 +82,19 @@ def main() -> None:
     documents = predictor.prepare(texts)
     batches = [collate(documents[i : i + 32]) for i in range(0, len(documents), 32)]
 
-    def docs_per_s() -> float:
-        begin = time.perf_counter()
+    def forward_all() -> None:
         with torch.inference_mode():
             for batch in batches:
                 predictor.model(batch, score_sentences=False)
-        return len(documents) / (time.perf_counter() - begin)
 
-    def median(measure: Callable[[], float]) -> float:
-        measure()  # warm-up
-        return round(statistics.median(measure() for _ in range(args.repeats)), 1)
-
-    kinds = ["nothing", "thread busy half the time", "thread busy all the time", "busy process"]
     report: dict[str, object] = {"machine": machine(), "command": "python -m scripts.forward_contention"}
     for threads in sorted({available_cores(), 1}, reverse=True):
         torch.set_num_threads(threads)
-        for kind in kinds:
+        for kind in KINDS:
             with beside(kind):
-                report[f"torch threads {threads}, beside {kind}"] = median(docs_per_s)
-            print(
-                f"torch threads {threads}, beside {kind}: {report[f'torch threads {threads}, beside {kind}']}"
-            )
+                docs_per_s = round(len(documents) / timed(forward_all, args.repeats), 1)
+            report[f"torch threads {threads}, beside {kind}"] = docs_per_s
+            print(f"torch threads {threads}, beside {kind}: {docs_per_s} docs/s")
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(report, indent=2) + "\n")
 

@@ -328,26 +328,34 @@ def server(settings: dict[str, str], module: str = "service") -> Iterator[tuple[
         process.wait(timeout=60)
 
 
+def route_runs(args: argparse.Namespace, port: int, bodies: Sequence[bytes]) -> dict[str, Any]:
+    """`/classify` and `/summarize` at each concurrency, the median of `--repeats` runs each, keyed
+    "ROUTE c=CLIENTS", with the mean documents per forward pass from the server's metrics."""
+    results: dict[str, Any] = {}
+    for path in ("/classify", "/summarize"):
+        for concurrency in args.concurrency:
+            runs = []
+            for _ in range(args.repeats):
+                passes, documents = forward_sizes(port)
+                run = asyncio.run(load(port, path, bodies, concurrency, args.duration))
+                more_passes, more_documents = forward_sizes(port)
+                run["documents_per_pass"] = round(
+                    (more_documents - documents) / max(1, more_passes - passes), 2
+                )
+                runs.append(run)
+            results[f"{path} c={concurrency}"] = median_run(runs)
+            logger.info("%s c=%d: %s", path, concurrency, results[f"{path} c={concurrency}"])
+    return results
+
+
 def http(args: argparse.Namespace, texts: Sequence[str]) -> dict[str, Any]:
     bodies = [json.dumps({"text": t}).encode() for t in texts]
     results: dict[str, Any] = {}
     for batching in ("on", "off"):
         settings = {"TEXTCNN_MICRO_BATCHING": "true" if batching == "on" else "false"}
         with server(settings) as (port, _):
-            for path in ("/classify", "/summarize"):
-                for concurrency in args.concurrency:
-                    runs = []
-                    for _ in range(args.repeats):
-                        passes, documents = forward_sizes(port)
-                        run = asyncio.run(load(port, path, bodies, concurrency, args.duration))
-                        more_passes, more_documents = forward_sizes(port)
-                        run["documents_per_pass"] = round(
-                            (more_documents - documents) / max(1, more_passes - passes), 2
-                        )
-                        runs.append(run)
-                    key = f"{path} c={concurrency} batching={batching}"
-                    results[key] = median_run(runs)
-                    logger.info("%s: %s", key, results[key])
+            for key, run in route_runs(args, port, bodies).items():
+                results[f"{key} batching={batching}"] = run
             if batching == "on":
                 article = json.dumps({"text": article_near(texts, 400)}).encode()
                 runs = [
@@ -361,17 +369,8 @@ def http(args: argparse.Namespace, texts: Sequence[str]) -> dict[str, Any]:
 def ceiling(args: argparse.Namespace, texts: Sequence[str]) -> dict[str, Any]:
     """The model-free server's requests/s, micro-batching on: the server's own limit."""
     bodies = [json.dumps({"text": t}).encode() for t in texts]
-    results: dict[str, Any] = {}
     with server({}, module="scripts.model_free_server") as (port, _):
-        for path in ("/classify", "/summarize"):
-            for concurrency in args.concurrency:
-                runs = [
-                    asyncio.run(load(port, path, bodies, concurrency, args.duration))
-                    for _ in range(args.repeats)
-                ]
-                results[f"{path} c={concurrency}"] = median_run(runs)
-                logger.info("model-free %s c=%d: %s", path, concurrency, results[f"{path} c={concurrency}"])
-    return results
+        return route_runs(args, port, bodies)
 
 
 def median_run(runs: Sequence[dict[str, Any]]) -> dict[str, Any]:
