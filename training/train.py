@@ -48,6 +48,7 @@ from training.embeddings import TRAINERS, embedding_matrix, load_vectors, read_u
 from training.interrupt import Interrupted, catch_interrupts
 from training.oracle import cached_oracle_selections
 from training.rouge import rouge12
+from training.scorer_refit import refit_scorer, sentence_loss
 
 logger = logging.getLogger("training.train")
 
@@ -94,6 +95,9 @@ class TrainConfig:
     oracle_targets: str = "binary"
     max_norm: float = 3.0  # Kim's max-norm constraint on the classifier's weight rows
     patience: int = 3
+    # After joint training, epochs of the sentence scorer alone on the frozen encoder
+    # (training/scorer_refit.py); 0 skips the stage.
+    scorer_epochs: int = 20
     dev_fraction: float = 0.1
     seed: int = 13
     max_steps: int | None = None
@@ -226,6 +230,8 @@ def parse_args(argv: Sequence[str]) -> TrainConfig:
     config = TrainConfig(**values)
     if config.optimizer not in OPTIMIZERS:
         parser.error(f"--optimizer must be one of {', '.join(OPTIMIZERS)}")
+    if config.scorer_epochs < 0:
+        parser.error("--scorer-epochs must be 0 (no scorer stage) or more")
     if config.bag_of_words_lr_scale <= 0:
         parser.error("--bag-of-words-lr-scale must be above 0")
     if config.word_pair_buckets < 0 or (config.word_pair_buckets and not config.bag_of_words):
@@ -400,6 +406,21 @@ def _train(config: TrainConfig, command: str, world: World, placement: Placement
     fit = Fit(config, world, placement, {"run": run, "setup": setup})
     history = fit.run(model, predictor, documents, dev_examples, resumed)
     digests = distributed.gather(distributed.state_digest(model), world)
+    scorer_stage = None
+    has_references = any(e.summary is not None for e in dev_examples)
+    if world.is_main and config.scorer_epochs and model.scorer is not None and has_references:
+        scorer_stage = refit_scorer(
+            model,
+            predictor,
+            documents,
+            dev_examples,
+            placement=placement,
+            epochs=config.scorer_epochs,
+            patience=config.patience,
+            batch_size=config.batch_size,
+            lr=config.lr if config.optimizer == "adam" and config.lr else 1e-3,
+            seed=config.seed,
+        )
     model.cpu()
     out = Path(config.out)
     if world.is_main:
@@ -411,6 +432,7 @@ def _train(config: TrainConfig, command: str, world: World, placement: Placement
             "best_epoch": best["epoch"],
             "dev": {k: v for k, v in best.items() if k.startswith("dev_")},
             "history": history,
+            **({"scorer_stage": scorer_stage} if scorer_stage is not None else {}),
             "train_docs": len(train_examples),
             "dev_docs": len(dev_examples),
             "label_counts": counts,
@@ -709,11 +731,10 @@ def _loss(output: ModelOutput, batch: Sequence[TrainingDocument], summary_weight
     if output.class_logits is not None and labelled:
         targets = torch.tensor([batch[i].label for i in labelled])
         loss = loss + F.cross_entropy(output.class_logits[labelled], targets)
-    summarized = [i for i, d in enumerate(batch) if d.targets]
-    if output.sentence_logits is not None and summarized:
-        logits = torch.cat([output.sentence_logits[i, : len(batch[i].targets or ())] for i in summarized])
-        targets = torch.tensor([t for i in summarized for t in batch[i].targets or ()])
-        loss = loss + summary_weight * F.binary_cross_entropy_with_logits(logits, targets)
+    if output.sentence_logits is not None:
+        sentences = sentence_loss(output.sentence_logits, batch)
+        if sentences is not None:
+            loss = loss + summary_weight * sentences
     return loss
 
 
@@ -804,7 +825,7 @@ A multi-task Kim (2014) CNN trained with textcnn for {" and ".join(tasks)}.
   filters {widths} x {model_config.num_filters}, `{model_config.document_pooling}` pooling of sentence
   vectors into the document vector{words},
   vocabulary {metrics["vocab_size"]} tokens
-- Best dev epoch {metrics["best_epoch"]}: {dev_scores}
+- Best dev epoch {metrics["best_epoch"]}: {dev_scores}{_scorer_stage_line(metrics)}
 - Trained in {metrics["train_seconds"]} s ({metrics["processes"]} process(es), {metrics["device"]},
   {metrics["precision"]})
 {_label_table(metrics["label_counts"])}{_figure_links(figures)}
@@ -815,6 +836,21 @@ Per-epoch metrics: `{report.METRICS_LOG}`. Reproduce with:
 or `python -m training.train --config training.toml` from this directory's settings.
 Measure on a test set with `python -m training.evaluate --model DIR --data TEST_FILE`.
 """
+
+
+def _scorer_stage_line(metrics: dict[str, Any]) -> str:
+    stage = metrics.get("scorer_stage")
+    if stage is None:
+        return ""
+    if not stage["kept_epoch"]:
+        return (
+            f"\n- Scorer stage (encoder frozen): no epoch beat the joint scorer's dev ROUGE-1 "
+            f"{stage['dev_rouge1_joint']:.4f}; the joint scorer is kept"
+        )
+    return (
+        f"\n- Scorer stage (encoder frozen): dev ROUGE-1 {stage['dev_rouge1_joint']:.4f} -> "
+        f"{stage['dev_rouge1']:.4f} (scorer epoch {stage['kept_epoch']} kept)"
+    )
 
 
 def _label_table(counts: dict[str, dict[str, int]]) -> str:
