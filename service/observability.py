@@ -8,9 +8,10 @@ paths cannot grow the metrics), the status and the time taken. Document text is 
 
 import json
 import logging
+import os
+import random
 import re
 import time
-import uuid
 from collections.abc import Callable, Sequence
 from contextvars import ContextVar
 
@@ -32,6 +33,11 @@ from textcnn.predict import Scorer, Scores
 REQUEST_ID: ContextVar[str] = ContextVar("request_id", default="-")
 _SANE_ID = re.compile(r"[A-Za-z0-9._:-]{1,128}")
 access_log = logging.getLogger("service.access")
+# New request ids need to be unique, not secret. uuid4 reads os.urandom, a system call that hands
+# the GIL to the model's threads, and under load taking it back cost the event loop 7% of its time
+# (a py-spy profile of the model-free server at 32 clients); a generator seeded once does not.
+_ids = random.Random()
+os.register_at_fork(after_in_child=_ids.seed)  # forked workers must not repeat each other's ids
 
 _FIELDS = ("method", "path", "route", "status", "duration_ms")
 
@@ -152,7 +158,7 @@ class Observability:
             await self.app(scope, receive, send)
             return
         incoming = dict(scope["headers"]).get(b"x-request-id", b"").decode("latin-1")
-        request_id = incoming if _SANE_ID.fullmatch(incoming) else uuid.uuid4().hex
+        request_id = incoming if _SANE_ID.fullmatch(incoming) else f"{_ids.getrandbits(128):032x}"
         token = REQUEST_ID.set(request_id)
         method, route = scope["method"], self.route_of(scope)
         status = 500  # what the client sees if the app fails before it answers

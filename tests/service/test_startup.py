@@ -128,3 +128,33 @@ def _read_response(connection: socket.socket) -> bytes:
     while len(body) < length:
         body += connection.recv(4096)
     return data
+
+
+@pytest.mark.slow
+def test_every_worker_process_logs_in_the_configured_format(bbc_model_dir: Path) -> None:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    env = {
+        **os.environ,
+        "TEXTCNN_PORT": str(port),
+        "TEXTCNN_WORKERS": "2",
+        "TEXTCNN_MODEL_DIR": str(bbc_model_dir),
+    }
+    server = subprocess.Popen([sys.executable, "-m", "service"], env=env, stderr=subprocess.PIPE, text=True)
+    try:
+        body = b'{"text": "Shares rose on Monday."}'
+        for _ in range(2):  # each worker may serve one; either must log its access line
+            with _connect_when_up(port) as connection:
+                connection.sendall(
+                    b"POST /classify HTTP/1.1\r\nHost: test\r\ncontent-type: application/json\r\n"
+                    b"content-length: %d\r\n\r\n%s" % (len(body), body)
+                )
+                assert _read_response(connection).startswith(b"HTTP/1.1 200")
+    finally:
+        server.terminate()
+        _, stderr = server.communicate(timeout=60)
+    records = [json.loads(line) for line in stderr.splitlines()]  # every line is JSON
+    assert sum(r["message"].startswith("serving ") for r in records) == 2  # one per worker
+    access = [r for r in records if r["logger"] == "service.access" and r["route"] == "/classify"]
+    assert len(access) == 2 and all(len(r["request_id"]) == 32 for r in access)
