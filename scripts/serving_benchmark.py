@@ -17,6 +17,8 @@ Every figure is the median of `--repeats` runs over the BBC News test articles (
   `/summarize` (one article per request) at each concurrency for `--duration` seconds: requests/s and
   p50/p95/p99 latency, and the mean documents per forward pass from the server's metrics; `/summarize`
   of the ~400-word article at concurrency 1; then the worker's RSS over `--rss-duration` seconds;
+  with `--workers N` the HTTP step's server runs N uvicorn workers (documents per pass are then
+  one worker's, whichever answered the metrics request);
 - ceiling: the same server with its forward passes replaced by constant scores
   (scripts/model_free_server.py), `/classify` and `/summarize` with micro-batching on at each
   concurrency: what the server's own per-request work (parsing, validation, splitting,
@@ -352,7 +354,10 @@ def http(args: argparse.Namespace, texts: Sequence[str]) -> dict[str, Any]:
     bodies = [json.dumps({"text": t}).encode() for t in texts]
     results: dict[str, Any] = {}
     for batching in ("on", "off"):
-        settings = {"TEXTCNN_MICRO_BATCHING": "true" if batching == "on" else "false"}
+        settings = {
+            "TEXTCNN_MICRO_BATCHING": "true" if batching == "on" else "false",
+            "TEXTCNN_WORKERS": str(args.workers),
+        }
         with server(settings) as (port, _):
             for key, run in route_runs(args, port, bodies).items():
                 results[f"{key} batching={batching}"] = run
@@ -458,6 +463,9 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=3, help="runs per figure; medians are reported")
     parser.add_argument("--duration", type=float, default=5, help="seconds of load per HTTP run")
     parser.add_argument("--concurrency", type=int, nargs="+", default=[1, 8, 32, 64])
+    parser.add_argument(
+        "--workers", type=int, default=1, help="uvicorn worker processes of the HTTP step's server"
+    )
     parser.add_argument("--rss-duration", type=float, default=60, help="seconds of load for the RSS check")
     parser.add_argument(
         "--skip", nargs="*", default=[], choices=["model", "library", "bf16", "http", "memory", "ceiling"]

@@ -407,25 +407,28 @@ def _train(config: TrainConfig, command: str, world: World, placement: Placement
     history = fit.run(model, predictor, documents, dev_examples, resumed)
     digests = distributed.gather(distributed.state_digest(model), world)
     scorer_stage = None
-    has_references = any(e.summary is not None for e in dev_examples)
-    if world.is_main and config.scorer_epochs and model.scorer is not None and has_references:
-        scorer_stage = refit_scorer(
-            model,
-            predictor,
-            documents,
-            dev_examples,
-            placement=placement,
-            epochs=config.scorer_epochs,
-            patience=config.patience,
-            batch_size=config.batch_size,
-            lr=config.lr if config.optimizer == "adam" and config.lr else 1e-3,
-            seed=config.seed,
-        )
+    if world.is_main:
+        # Blocking first: the scorer stage must be judged by the summaries the model will give.
+        with placement.compute():
+            info = replace(info, block_trigrams=_learn_blocking(predictor, dev_examples))
+        predictor = Predictor(model, vocab, info)
+        has_references = any(e.summary is not None for e in dev_examples)
+        if config.scorer_epochs and model.scorer is not None and has_references:
+            scorer_stage = refit_scorer(
+                model,
+                predictor,
+                documents,
+                dev_examples,
+                placement=placement,
+                epochs=config.scorer_epochs,
+                patience=config.patience,
+                batch_size=config.batch_size,
+                lr=config.lr if config.optimizer == "adam" and config.lr else 1e-3,
+                seed=config.seed,
+            )
     model.cpu()
     out = Path(config.out)
     if world.is_main:
-        info = replace(info, block_trigrams=_learn_blocking(predictor, dev_examples))
-        predictor = Predictor(model, vocab, info)
         info = replace(info, selection=_learn_selection(predictor, dev_examples))
         best = max(history, key=lambda h: h["dev_score"])
         metrics: dict[str, Any] = {
