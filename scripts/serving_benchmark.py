@@ -17,8 +17,8 @@ Every figure is the median of `--repeats` runs over the BBC News test articles (
   `/summarize` (one article per request) at each concurrency for `--duration` seconds: requests/s and
   p50/p95/p99 latency, and the mean documents per forward pass from the server's metrics; `/summarize`
   of the ~400-word article at concurrency 1; then the worker's RSS over `--rss-duration` seconds;
-  with `--workers N` the HTTP step's server runs N uvicorn workers (documents per pass are then
-  one worker's, whichever answered the metrics request);
+  with `--workers N` the HTTP step's server runs N uvicorn workers (then without documents per
+  pass: each worker keeps its own metrics);
 - ceiling: the same server with its forward passes replaced by constant scores
   (scripts/model_free_server.py), `/classify` and `/summarize` with micro-batching on at each
   concurrency: what the server's own per-request work (parsing, validation, splitting,
@@ -330,20 +330,24 @@ def server(settings: dict[str, str], module: str = "service") -> Iterator[tuple[
         process.wait(timeout=60)
 
 
-def route_runs(args: argparse.Namespace, port: int, bodies: Sequence[bytes]) -> dict[str, Any]:
+def route_runs(
+    args: argparse.Namespace, port: int, bodies: Sequence[bytes], *, per_pass: bool = True
+) -> dict[str, Any]:
     """`/classify` and `/summarize` at each concurrency, the median of `--repeats` runs each, keyed
-    "ROUTE c=CLIENTS", with the mean documents per forward pass from the server's metrics."""
+    "ROUTE c=CLIENTS", with the mean documents per forward pass from the server's metrics when
+    `per_pass` (one worker: with several, each keeps its own metrics)."""
     results: dict[str, Any] = {}
     for path in ("/classify", "/summarize"):
         for concurrency in args.concurrency:
             runs = []
             for _ in range(args.repeats):
-                passes, documents = forward_sizes(port)
+                passes, documents = forward_sizes(port) if per_pass else (0, 0)
                 run = asyncio.run(load(port, path, bodies, concurrency, args.duration))
-                more_passes, more_documents = forward_sizes(port)
-                run["documents_per_pass"] = round(
-                    (more_documents - documents) / max(1, more_passes - passes), 2
-                )
+                if per_pass:
+                    more_passes, more_documents = forward_sizes(port)
+                    run["documents_per_pass"] = round(
+                        (more_documents - documents) / max(1, more_passes - passes), 2
+                    )
                 runs.append(run)
             results[f"{path} c={concurrency}"] = median_run(runs)
             logger.info("%s c=%d: %s", path, concurrency, results[f"{path} c={concurrency}"])
@@ -359,7 +363,7 @@ def http(args: argparse.Namespace, texts: Sequence[str]) -> dict[str, Any]:
             "TEXTCNN_WORKERS": str(args.workers),
         }
         with server(settings) as (port, _):
-            for key, run in route_runs(args, port, bodies).items():
+            for key, run in route_runs(args, port, bodies, per_pass=args.workers == 1).items():
                 results[f"{key} batching={batching}"] = run
             if batching == "on":
                 article = json.dumps({"text": article_near(texts, 400)}).encode()
@@ -444,9 +448,10 @@ def markdown(report: dict[str, Any]) -> str:
         off = http_runs.get(key.replace("batching=on", "batching=off"))
         if off is None:
             continue
+        per_pass = f"{on['documents_per_pass']:.1f}" if "documents_per_pass" in on else "–"
         lines.append(
             f"| {route} | {clients[2:]} | {on['requests_per_s']:.0f} | {_latency(on)} "
-            f"| {on['documents_per_pass']:.1f} | {off['requests_per_s']:.0f} | {_latency(off)} "
+            f"| {per_pass} | {off['requests_per_s']:.0f} | {_latency(off)} "
             f"| {on['requests_per_s'] / off['requests_per_s']:.2f}x |"
         )
     return "\n".join(lines)
