@@ -10,7 +10,7 @@ epoch costs one forward pass of the encoder without its backward pass.
 import logging
 import random
 import statistics
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any, Protocol
 
 import torch
@@ -18,10 +18,7 @@ from torch.nn import functional as F
 
 from textcnn.features import Document, collate
 from textcnn.model import TextCNN
-from textcnn.predict import Predictor
-from training.data import Example
 from training.device import Placement
-from training.rouge import rouge12
 
 logger = logging.getLogger(__name__)
 
@@ -47,21 +44,11 @@ def sentence_loss(logits: torch.Tensor, batch: Sequence[ScoredDocument]) -> torc
     return F.binary_cross_entropy_with_logits(chosen, targets)
 
 
-def dev_rouge1(predictor: Predictor, dev: Sequence[Example]) -> float:
-    """Mean ROUGE-1 F1 of the default-length summaries of the dev documents that have a reference."""
-    summarized = [e for e in dev if e.summary is not None]
-    summaries = predictor.summarize([e.text for e in summarized])
-    return statistics.fmean(
-        rouge12(s.text, e.summary or "")[0] for s, e in zip(summaries, summarized, strict=True)
-    )
-
-
 def refit_scorer(
     model: TextCNN,
-    predictor: Predictor,
     documents: Sequence[ScoredDocument],
-    dev: Sequence[Example],
     *,
+    dev_rouge1: Callable[[], float],
     placement: Placement,
     epochs: int,
     patience: int,
@@ -70,18 +57,19 @@ def refit_scorer(
     seed: int,
 ) -> dict[str, Any]:
     """Train `model.scorer` alone for up to `epochs` epochs, leaving the model with the scorer
-    weights of the best dev epoch, or the joint ones when no epoch beats them. Returns what
+    weights of the best dev epoch, or the joint ones when no epoch beats them; `dev_rouge1` scores
+    the model as it stands on dev, the higher the better. Returns what
     happened, for metrics.json: dev ROUGE-1 before and after, the epoch kept (0: the joint
     scorer) and each epoch's record."""
     assert model.scorer is not None
     trained = [d for d in documents if d.targets]
     model.eval()
     with placement.compute():
-        joint = dev_rouge1(predictor, dev)
+        joint = dev_rouge1()
     best_score, best_epoch, stale = joint, 0, 0
     best_state = {k: v.detach().clone() for k, v in model.scorer.state_dict().items()}
-    frozen = [p for p in model.parameters() if p.requires_grad]
-    for parameter in frozen:
+    trainable = [p for p in model.parameters() if p.requires_grad]  # static tables stay frozen
+    for parameter in trainable:
         parameter.requires_grad_(False)
     for parameter in model.scorer.parameters():
         parameter.requires_grad_(True)
@@ -107,7 +95,7 @@ def refit_scorer(
                 losses.append(loss.item())
             model.eval()
             with placement.compute():
-                score = dev_rouge1(predictor, dev)
+                score = dev_rouge1()
             record = {
                 "epoch": epoch,
                 "train_loss": round(statistics.fmean(losses), 5),
@@ -124,7 +112,7 @@ def refit_scorer(
                     break
     finally:
         model.scorer.load_state_dict(best_state)
-        for parameter in frozen:
+        for parameter in trainable:
             parameter.requires_grad_(True)
         model.eval()
     logger.info(

@@ -416,9 +416,8 @@ def _train(config: TrainConfig, command: str, world: World, placement: Placement
         if config.scorer_epochs and model.scorer is not None and has_references:
             scorer_stage = refit_scorer(
                 model,
-                predictor,
                 documents,
-                dev_examples,
+                dev_rouge1=lambda: _dev_rouge1(predictor, dev_examples),
                 placement=placement,
                 epochs=config.scorer_epochs,
                 patience=config.patience,
@@ -744,6 +743,12 @@ def _loss(output: ModelOutput, batch: Sequence[TrainingDocument], summary_weight
 def _rouge1_sum(summaries: Sequence[Summary], examples: Sequence[Example]) -> float:
     """Sum of the fast ROUGE-1 F1 of each summary against its example's reference."""
     return sum(rouge12(s.text, e.summary or "")[0] for s, e in zip(summaries, examples, strict=True))
+
+
+def _dev_rouge1(predictor: Predictor, dev: Sequence[Example]) -> float:
+    """Mean fast ROUGE-1 F1 of the default-length summaries of the dev documents with a reference."""
+    summarized = [e for e in dev if e.summary is not None]
+    return _rouge1_sum(predictor.summarize([e.text for e in summarized]), summarized) / len(summarized)
 
 
 def _learn_blocking(predictor: Predictor, dev: Sequence[Example]) -> bool:

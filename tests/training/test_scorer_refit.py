@@ -12,8 +12,8 @@ from textcnn.model import TextCNN
 from textcnn.predict import Predictor
 from training.data import Example
 from training.device import place
-from training.scorer_refit import dev_rouge1, refit_scorer
-from training.train import TrainingDocument, _encode
+from training.scorer_refit import refit_scorer
+from training.train import TrainingDocument, _dev_rouge1, _encode
 
 
 def _examples(path: Path) -> list[Example]:
@@ -42,14 +42,21 @@ def test_only_the_scorer_changes_and_it_keeps_its_best_dev_epoch(
     assert model.scorer is not None and model.classifier is not None
     encoder, classifier, scorer = _state(model.encoder), _state(model.classifier), _state(model.scorer)
     stage = refit_scorer(
-        model, predictor, documents, dev, placement=place("cpu", "fp32"), epochs=4, patience=4,
-        batch_size=8, lr=3e-3, seed=1,
-    )  # fmt: skip
+        model,
+        documents,
+        dev_rouge1=lambda: _dev_rouge1(predictor, dev),
+        placement=place("cpu", "fp32"),
+        epochs=4,
+        patience=4,
+        batch_size=8,
+        lr=3e-3,
+        seed=1,
+    )
     assert len(stage["history"]) == 4
     assert all(torch.equal(v, model.encoder.state_dict()[k]) for k, v in encoder.items())
     assert all(torch.equal(v, model.classifier.state_dict()[k]) for k, v in classifier.items())
     # The model now holds the kept scorer: its dev ROUGE-1 is the one reported, never below the joint.
-    assert dev_rouge1(predictor, dev) == pytest.approx(stage["dev_rouge1"], abs=1e-5)
+    assert _dev_rouge1(predictor, dev) == pytest.approx(stage["dev_rouge1"], abs=1e-5)
     assert stage["dev_rouge1"] >= stage["dev_rouge1_joint"]
     best = max(r["dev_rouge1"] for r in stage["history"])
     if best > stage["dev_rouge1_joint"]:
@@ -65,9 +72,16 @@ def test_the_joint_scorer_stays_when_no_epoch_beats_it(
     assert model.scorer is not None
     scorer = _state(model.scorer)
     stage = refit_scorer(
-        model, predictor, documents, dev, placement=place("cpu", "fp32"), epochs=5, patience=2,
-        batch_size=8, lr=0.0, seed=1,
-    )  # fmt: skip
+        model,
+        documents,
+        dev_rouge1=lambda: _dev_rouge1(predictor, dev),
+        placement=place("cpu", "fp32"),
+        epochs=5,
+        patience=2,
+        batch_size=8,
+        lr=0.0,
+        seed=1,
+    )
     assert stage["kept_epoch"] == 0
     assert len(stage["history"]) == 2  # patience ended it: equal is not better
     assert all(torch.equal(v, model.scorer.state_dict()[k]) for k, v in scorer.items())
