@@ -25,5 +25,5 @@ test:
 default-model:
 	$(PYTHON) -m training.train --train data/bbc_news_summary/train.jsonl.gz \
 		--dev data/bbc_news_summary/dev.jsonl --out textcnn/default_model --name bbc-news \
-		--epochs 20 --patience 4 --document-pooling max+mean --bag-of-words --bag-of-words-lr-scale 1 \
+		--epochs 20 --patience 4 --document-pooling max+mean --bag-of-words \
 		--threads 1

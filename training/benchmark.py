@@ -354,7 +354,9 @@ def _run_model(config: TrainConfig, split: Split, dev_only: bool) -> dict[str, A
     started = time.perf_counter()
     directory = train(config)
     metrics = json.loads((directory / "metrics.json").read_text())
-    record = _record(config.embedding_mode, split, dev_accuracy=100 * metrics["dev"]["dev_accuracy"])
+    # The bag-of-words stage changes the classifier after the best epoch was chosen.
+    dev_accuracy = metrics.get("bag_stage", metrics["dev"])["dev_accuracy"]
+    record = _record(config.embedding_mode, split, dev_accuracy=100 * dev_accuracy)
     record.update(
         best_epoch=metrics["best_epoch"],
         epochs=len(metrics["history"]),

@@ -41,6 +41,7 @@ from textcnn.selection import SELECTION_RULES
 from textcnn.tokenize import tokenize
 from textcnn.vocab import PAD_ID, UNK_ID, Vocabulary
 from training import checkpoint, config_file, distributed, plots, report
+from training.bag_stage import fit_bag_of_words
 from training.data import DataError, Example, Fields, holdout, load_examples
 from training.device import DEVICES, PRECISIONS, Placement, place, prepare_model
 from training.distributed import World
@@ -70,8 +71,8 @@ class TrainConfig:
     embeddings: str = "word2vec"  # in-domain vectors: word2vec (skip-gram) | cbow | fasttext | random
     embedding_mode: str = "non-static"  # Kim (2014): rand | static | non-static | multichannel
     document_pooling: str = "max"  # max | max+mean: sentence vectors -> document vector
-    bag_of_words: bool = False  # add a jointly trained linear term over TF-IDF word vectors
-    bag_of_words_lr_scale: float = 10.0  # the bag of words' learning rate over the rest's
+    # add a linear term over TF-IDF word vectors, fit after the CNN (training/bag_stage.py)
+    bag_of_words: bool = False
     word_pair_buckets: int = 0  # hashed slots for adjacent word pairs in the bag of words; 0: words only
     vectors: str | None = None  # pretrained vector file (word2vec, GloVe, fastText .vec, gensim)
     unlabeled: str | None = None  # extra plain text (one document per line) for in-domain vectors
@@ -209,7 +210,8 @@ def parse_args(argv: Sequence[str]) -> TrainConfig:
     parser.add_argument(
         "--bag-of-words",
         action="store_true",
-        help="add a linear term over each document's TF-IDF word vector to the class logits",
+        help="add a logistic regression over each document's TF-IDF word vector to the class logits, "
+        "fit after the CNN and weighed against it on dev",
     )
     parser.add_argument("--quiet", action="store_true", help="no progress bar, warnings only")
     parser.add_argument("--resume", action="store_true", help="continue from the checkpoint in --out")
@@ -232,8 +234,6 @@ def parse_args(argv: Sequence[str]) -> TrainConfig:
         parser.error(f"--optimizer must be one of {', '.join(OPTIMIZERS)}")
     if config.scorer_epochs < 0:
         parser.error("--scorer-epochs must be 0 (no scorer stage) or more")
-    if config.bag_of_words_lr_scale <= 0:
-        parser.error("--bag-of-words-lr-scale must be above 0")
     if config.word_pair_buckets < 0 or (config.word_pair_buckets and not config.bag_of_words):
         parser.error("--word-pair-buckets must be 0, or above 0 with --bag-of-words")
     try:
@@ -402,12 +402,18 @@ def _train(config: TrainConfig, command: str, world: World, placement: Placement
         }
 
     prepare_model(model, placement)
+    if model.words is not None:
+        model.words.weight.requires_grad_(False)  # fit after the CNN, in its own stage
     predictor = Predictor(model, vocab, info)
     fit = Fit(config, world, placement, {"run": run, "setup": setup})
     history = fit.run(model, predictor, documents, dev_examples, resumed)
     digests = distributed.gather(distributed.state_digest(model), world)
-    scorer_stage = None
+    bag_stage = scorer_stage = None
     if world.is_main:
+        # The classifier is final before anything is learned from the summaries: the scorer reads
+        # its class probabilities.
+        if model.words is not None:
+            bag_stage = _fit_bag_stage(model, predictor, documents, dev_examples, labels, placement)
         # Blocking first: the scorer stage must be judged by the summaries the model will give.
         with placement.compute():
             info = replace(info, block_trigrams=_learn_blocking(predictor, dev_examples))
@@ -434,6 +440,7 @@ def _train(config: TrainConfig, command: str, world: World, placement: Placement
             "best_epoch": best["epoch"],
             "dev": {k: v for k, v in best.items() if k.startswith("dev_")},
             "history": history,
+            **({"bag_stage": bag_stage} if bag_stage is not None else {}),
             **({"scorer_stage": scorer_stage} if scorer_stage is not None else {}),
             "train_docs": len(train_examples),
             "dev_docs": len(dev_examples),
@@ -709,22 +716,35 @@ class Fit:
 
 
 def make_optimizer(config: TrainConfig, model: TextCNN) -> torch.optim.Optimizer:
-    """Adam or Adadelta over the trained parameters (static tables stay as they are), the bag of
-    words at `bag_of_words_lr_scale` times the learning rate of the rest.
-
-    The bag of words is a linear model over unit-length TF-IDF vectors: it needs weights far larger
-    than the CNN's, and both optimizers move a weight by about the learning rate per step whatever
-    the gradient's size, so at the common rate its term stays a small fraction of the logits.
-    """
-    words = None if model.words is None else model.words.weight
-    rest = [p for p in model.parameters() if p.requires_grad and p is not words]
+    """Adam or Adadelta over the trained parameters; frozen ones (static tables, the bag of words
+    until its own stage) stay as they are."""
+    trained = [p for p in model.parameters() if p.requires_grad]
     lr = config.lr or (1.0 if config.optimizer == "adadelta" else 1e-3)
-    groups: list[dict[str, Any]] = [{"params": rest}]
-    if words is not None:
-        groups.append({"params": [words], "lr": lr * config.bag_of_words_lr_scale})
     if config.optimizer == "adadelta":
-        return torch.optim.Adadelta(groups, lr=lr, rho=0.95, eps=1e-6)
-    return torch.optim.Adam(groups, lr=lr)
+        return torch.optim.Adadelta(trained, lr=lr, rho=0.95, eps=1e-6)
+    return torch.optim.Adam(trained, lr=lr)
+
+
+def _fit_bag_stage(
+    model: TextCNN,
+    predictor: Predictor,
+    documents: Sequence[TrainingDocument],
+    dev: Sequence[Example],
+    labels: Sequence[str],
+    placement: Placement,
+) -> dict[str, Any] | None:
+    """The bag of words' stage (training/bag_stage.py) on the labelled dev rows; without any, the
+    model stays the CNN alone (nothing could weigh the two)."""
+    labelled = [e for e in dev if e.label is not None]
+    if not labelled:
+        logger.warning("no labelled dev rows to weigh the bag of words against the CNN; it stays off")
+        return None
+    index = {label: i for i, label in enumerate(labels)}
+    dev_documents = [
+        TrainingDocument(d, index[e.label or ""], None)
+        for d, e in zip(predictor.prepare([e.text for e in labelled]), labelled, strict=True)
+    ]
+    return fit_bag_of_words(model, documents, dev_documents, placement=placement)
 
 
 def _loss(output: ModelOutput, batch: Sequence[TrainingDocument], summary_weight: float) -> torch.Tensor:
@@ -814,7 +834,7 @@ def _model_card(
     length = info.summary_length
     coverage = metrics["embedding_coverage"]
     widths = list(model_config.filter_widths)
-    words = ", plus a TF-IDF bag-of-words term in the class logits" if model_config.bag_of_words else ""
+    words = ", plus a TF-IDF bag-of-words regression in the class logits" if model_config.bag_of_words else ""
     if model_config.word_pair_buckets:
         words += f" (words and adjacent word pairs in {model_config.word_pair_buckets} hashed slots)"
     return f"""# {info.name}
@@ -833,7 +853,7 @@ A multi-task Kim (2014) CNN trained with textcnn for {" and ".join(tasks)}.
   filters {widths} x {model_config.num_filters}, `{model_config.document_pooling}` pooling of sentence
   vectors into the document vector{words},
   vocabulary {metrics["vocab_size"]} tokens
-- Best dev epoch {metrics["best_epoch"]}: {dev_scores}{_scorer_stage_line(metrics)}
+- Best dev epoch {metrics["best_epoch"]}: {dev_scores}{_bag_stage_line(metrics)}{_scorer_stage_line(metrics)}
 - Trained in {metrics["train_seconds"]} s ({metrics["processes"]} process(es), {metrics["device"]},
   {metrics["precision"]})
 {_label_table(metrics["label_counts"])}{_figure_links(figures)}
@@ -844,6 +864,17 @@ Per-epoch metrics: `{report.METRICS_LOG}`. Reproduce with:
 or `python -m training.train --config training.toml` from this directory's settings.
 Measure on a test set with `python -m training.evaluate --model DIR --data TEST_FILE`.
 """
+
+
+def _bag_stage_line(metrics: dict[str, Any]) -> str:
+    stage = metrics.get("bag_stage")
+    if stage is None:
+        return ""
+    return (
+        f"\n- Bag-of-words stage: logistic regression with C {stage['C']:g}, weighed"
+        f" {stage['alpha']:g} x words + {stage['beta']:g} x CNN; dev accuracy {stage['dev_accuracy']:.4f}"
+        f" (CNN alone {stage['dev_accuracy_cnn']:.4f}, words alone {stage['dev_accuracy_bag']:.4f})"
+    )
 
 
 def _scorer_stage_line(metrics: dict[str, Any]) -> str:

@@ -1,0 +1,93 @@
+"""The bag-of-words stage: a logistic regression fit apart from the CNN, folded into the model's own
+weights, and weighed against the CNN by dev log loss."""
+
+import json
+from collections import Counter
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from sklearn.linear_model import LogisticRegression
+
+from textcnn import Predictor
+from textcnn.config import ModelConfig, ModelInfo
+from textcnn.features import collate
+from textcnn.model import TextCNN
+from textcnn.tokenize import tokenize
+from textcnn.vocab import Vocabulary
+from training.bag_stage import ALPHA_GRID, BETA_GRID, C_GRID, fit_bag_of_words
+from training.device import place
+from training.train import TrainingDocument, _corpus_idf
+
+DATA = Path(__file__).parents[1] / "data" / "trec_train.jsonl"
+CPU = place("cpu", "fp32")
+
+
+def trec(classes: int) -> tuple[Predictor, list[TrainingDocument], list[TrainingDocument]]:
+    """An untrained CNN with a bag of words and word pairs over real TREC questions of the most
+    frequent `classes` labels, with their documents split 4:1 into train and dev."""
+    rows = [json.loads(line) for line in DATA.read_text().splitlines()]
+    labels = sorted(label for label, _ in Counter(r["label"] for r in rows).most_common(classes))
+    rows = [r for r in rows if r["label"] in labels]
+    vocab = Vocabulary.build([(t for r in rows for t in tokenize(r["text"], lowercase=True))], min_freq=1)
+    config = ModelConfig(
+        len(vocab), classes, False, embedding_dim=8, num_filters=4, bag_of_words=True, word_pair_buckets=512
+    )
+    torch.manual_seed(0)
+    predictor = Predictor(TextCNN(config), vocab, ModelInfo("trec", tuple(labels)))
+    documents = [
+        TrainingDocument(d, labels.index(r["label"]), None)
+        for d, r in zip(predictor.prepare([r["text"] for r in rows]), rows, strict=True)
+    ]
+    idf = _corpus_idf([d.document for d in documents], len(vocab), config.word_pair_buckets)
+    with torch.no_grad():
+        predictor.model.token_idf.copy_(idf[: len(vocab)])
+        predictor.model.pair_idf.copy_(idf[len(vocab) :])
+    cut = len(documents) * 4 // 5
+    return predictor, documents[:cut], documents[cut:]
+
+
+def logits(model: TextCNN, documents: list[TrainingDocument]) -> torch.Tensor:
+    with torch.inference_mode():
+        output = model.eval()(collate([d.document for d in documents]), score_sentences=False)
+    assert output.class_logits is not None
+    return output.class_logits
+
+
+@pytest.mark.parametrize("classes", [2, 6])
+def test_the_model_computes_the_chosen_mix_of_cnn_and_regression(classes: int) -> None:
+    predictor, train, dev = trec(classes)
+    model = predictor.model
+    assert model.words is not None
+    cnn = logits(model, dev)
+    bags = model.bag_of_words(collate([d.document for d in train]))
+    dev_bags = model.bag_of_words(collate([d.document for d in dev]))
+    record = fit_bag_of_words(model, train, dev, placement=CPU)
+    assert record["C"] in C_GRID and record["alpha"] in ALPHA_GRID and record["beta"] in BETA_GRID
+    # The same regression, fit here on the dense bags, explains the model's logits exactly.
+    x = bags.dense(len(train), model.num_terms).numpy()
+    regression = LogisticRegression(C=record["C"], max_iter=2000).fit(x, [d.label for d in train])
+    x_dev = dev_bags.dense(len(dev), model.num_terms).numpy()
+    expected = np.log(regression.predict_proba(x_dev))  # the regression's own probabilities
+    mixed = logits(model, dev) - record["beta"] * cnn  # alpha * (regression logits), up to a shift
+    if record["alpha"]:
+        got = torch.log_softmax(mixed / record["alpha"], dim=1).numpy()
+        np.testing.assert_allclose(got, expected, atol=1e-3)
+    else:
+        assert not model.words.weight.any()
+
+
+def test_words_that_carry_the_label_are_used_and_the_dev_figures_are_the_models() -> None:
+    predictor, train, dev = trec(6)
+    record = fit_bag_of_words(predictor.model, train, dev, placement=CPU)
+    # An untrained CNN knows nothing, the questions' words a lot: the mix leans on the words.
+    assert record["alpha"] > 0
+    assert record["dev_accuracy_bag"] > record["dev_accuracy_cnn"] + 0.2
+    # The CNN alone (alpha 0, beta 1) is on the grid, so the chosen mix is never worse on dev.
+    assert record["dev_log_loss"] <= record["dev_log_loss_cnn"]
+    labels = predictor.info.labels
+    predicted = predictor.classify([d.document.text for d in dev])
+    accuracy = np.mean([p.label == labels[d.label or 0] for p, d in zip(predicted, dev, strict=True)])
+    assert accuracy == pytest.approx(record["dev_accuracy"], abs=1e-5)  # rounded in the record
+    assert [t["C"] for t in record["trials"]] == list(C_GRID)
