@@ -76,7 +76,11 @@ def test_trec_classification_only(tmp_path: Path, data_dir: Path) -> None:
     # than their words
     pair_idf = predictor.model.pair_idf
     assert 0 < int((pair_idf < pair_idf.max()).sum()) < 4096
-    assert "adjacent word pairs in 4096 hashed slots" in (out / "README.md").read_text()
+    card = (out / "README.md").read_text()
+    assert "adjacent word pairs in 4096 hashed slots" in card
+    stage = json.loads((out / "metrics.json").read_text())["bag_stage"]
+    assert f"weighed {stage['alpha']:g} x words + {stage['beta']:g} x CNN" in card
+    assert stage["dev_log_loss"] <= stage["dev_log_loss_cnn"]
     assert predictor.info.labels == ("ABBR", "DESC", "ENTY", "HUM", "LOC", "NUM")
     config = json.loads((out / "training.json").read_text())
     assert config["embeddings"] == "word2vec" and config["dev"] is None
