@@ -363,6 +363,9 @@ def _run_model(config: TrainConfig, split: Split, dev_only: bool) -> dict[str, A
         coverage=metrics["embedding_coverage"] if metrics["vectors"] else None,
         train_seconds=metrics["train_seconds"],
     )
+    if "bag_stage" in metrics:
+        stage = metrics["bag_stage"]
+        record["bag_stage"] = {k: v for k, v in stage.items() if k != "trials"}
     if not dev_only:
         measured = evaluate(Predictor.load(directory), split.test)
         record.update(accuracy=measured["accuracy"], macro_f1=measured["macro_f1"])

@@ -111,6 +111,7 @@ def test_benchmark_command_end_to_end(tmp_path: Path, data_dir: Path) -> None:
         "1",
         "--embeddings",
         "fasttext",
+        "--bag-of-words",
     ]
     result = subprocess.run(command, capture_output=True, text=True, timeout=600)
     assert result.returncode == 0, result.stderr
@@ -124,4 +125,7 @@ def test_benchmark_command_end_to_end(tmp_path: Path, data_dir: Path) -> None:
     assert "token_coverage" not in summary["rand"]
     assert summary["tfidf+logreg"]["accuracy"] > 40  # 6 classes: far above chance
     assert saved["train_config"]["embeddings"] == "fasttext"
+    # Each model's dev accuracy is the final model's, after the bag-of-words stage.
+    models = [r for r in saved["runs"] if r["system"] != "tfidf+logreg"]
+    assert all(r["dev_accuracy"] == round(100 * r["bag_stage"]["dev_accuracy"], 2) for r in models)
     assert "| multichannel | 4 |" in result.stdout and "wall time" in result.stdout
