@@ -17,8 +17,9 @@ from textcnn.model import TextCNN
 from textcnn.tokenize import tokenize
 from textcnn.vocab import Vocabulary
 from training.bag_stage import ALPHA_GRID, BETA_GRID, C_GRID, fit_bag_of_words
+from training.data import Example
 from training.device import place
-from training.train import TrainingDocument, _corpus_idf
+from training.train import TrainingDocument, _corpus_idf, _fit_bag_stage
 
 DATA = Path(__file__).parents[1] / "data" / "trec_train.jsonl"
 CPU = place("cpu", "fp32")
@@ -91,3 +92,12 @@ def test_words_that_carry_the_label_are_used_and_the_dev_figures_are_the_models(
     accuracy = np.mean([p.label == labels[d.label or 0] for p, d in zip(predicted, dev, strict=True)])
     assert accuracy == pytest.approx(record["dev_accuracy"], abs=1e-5)  # rounded in the record
     assert [t["C"] for t in record["trials"]] == list(C_GRID)
+
+
+def test_without_labelled_dev_rows_the_words_stay_off(caplog: pytest.LogCaptureFixture) -> None:
+    predictor, train, dev = trec(2)
+    unlabelled = [Example(d.document.text, None, "a summary.") for d in dev]
+    stage = _fit_bag_stage(predictor.model, predictor, train, unlabelled, predictor.info.labels, CPU)
+    assert stage is None
+    assert predictor.model.words is not None and not predictor.model.words.weight.any()
+    assert "no labelled dev rows" in caplog.text
