@@ -100,10 +100,13 @@ def fit_bag_of_words(
     assert best is not None
     loss, c, alpha, beta, weight, bias = best
     combined = beta * cnn_dev + alpha * (x_dev @ weight.T + bias)
+    device = model.classifier.bias.device
     with torch.no_grad():
-        model.words.weight.copy_(torch.as_tensor(alpha * weight, dtype=torch.float32))
+        model.words.weight.copy_(torch.as_tensor(alpha * weight, dtype=torch.float32, device=device))
         model.classifier.weight.mul_(beta)
-        model.classifier.bias.mul_(beta).add_(torch.as_tensor(alpha * bias, dtype=torch.float32))
+        model.classifier.bias.mul_(beta).add_(
+            torch.as_tensor(alpha * bias, dtype=torch.float32, device=device)
+        )
     record = {
         "C": c,
         "alpha": alpha,
