@@ -15,7 +15,7 @@ the confidences the model reports. The grids are bounded, so a dev set that the 
 perfectly cannot drive the weights to infinity. alpha = 0 (the CNN alone) is one of the choices.
 
 The weights go into the model itself (alpha W into `model.words`, beta and the intercept into the
-classifier), so a trained model predicts exactly as before, with no extra code at serving time.
+classifier): the saved model is the same network as before the stage, and serving needs nothing new.
 """
 
 import logging
@@ -26,6 +26,7 @@ from typing import Any, Protocol
 import numpy as np
 import torch
 from scipy.sparse import csr_matrix
+from sklearn.linear_model import LogisticRegression
 
 from textcnn.features import Document, collate
 from textcnn.model import TextCNN
@@ -62,8 +63,6 @@ def fit_bag_of_words(
     """Fit `model.words` (and rescale the classifier) as the module docstring says; the model must
     have a bag of words whose weights are still zero. Returns what was chosen and the dev figures of
     the CNN alone, the regression alone and both, for metrics.json."""
-    from sklearn.linear_model import LogisticRegression
-
     assert model.words is not None and model.classifier is not None
     assert not model.words.weight.any(), "the bag of words is fit once, after the CNN"
     train = [d for d in train if d.label is not None]
