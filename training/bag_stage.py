@@ -20,7 +20,7 @@ classifier): the saved model is the same network as before the stage, and servin
 
 import logging
 import math
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from typing import Any, Protocol
 
 import numpy as np
@@ -28,7 +28,7 @@ import torch
 from scipy.sparse import csr_matrix
 from sklearn.linear_model import LogisticRegression
 
-from textcnn.features import Document, collate
+from textcnn.features import Batch, Document, collate
 from textcnn.model import TextCNN
 from training.device import Placement
 
@@ -68,9 +68,9 @@ def fit_bag_of_words(
     train = [d for d in train if d.label is not None]
     dev = [d for d in dev if d.label is not None]
     num_classes = model.config.num_classes
-    x_train, _ = _features(model, train, placement)
+    x_train = _bags(model, train, placement)
     y_train = np.array([d.label for d in train])
-    x_dev, cnn_dev = _features(model, dev, placement)
+    x_dev, cnn_dev = _bags(model, dev, placement), _cnn_logits(model, dev, placement)
     y_dev = np.array([d.label for d in dev])
 
     best: tuple[float, float, float, float, np.ndarray, np.ndarray] | None = None
@@ -129,29 +129,39 @@ def fit_bag_of_words(
     return record
 
 
-def _features(
+def _batches(
     model: TextCNN, documents: Sequence[LabelledDocument], placement: Placement
-) -> tuple[csr_matrix, np.ndarray]:
-    """The documents' bags as a sparse (docs, terms) matrix and the CNN's class logits (docs, classes)
-    (the bag's weights are zero, so the logits are the CNN's alone)."""
+) -> Iterator[tuple[int, Batch]]:
+    """The documents in chunks, each with the index of its first document, in eval mode and on the
+    placement's device."""
     model.eval()
-    rows, terms, weights, logits = [], [], [], []
     with torch.inference_mode(), placement.compute():
         for start in range(0, len(documents), _CHUNK):
-            chunk = [d.document for d in documents[start : start + _CHUNK]]
-            batch = placement.to(collate(chunk))
-            bag = model.bag_of_words(batch)
-            rows.append(bag.doc.cpu().numpy() + start)
-            terms.append(bag.term.cpu().numpy())
-            weights.append(bag.weight.float().cpu().numpy())
-            output = model(batch, score_sentences=False)
-            assert output.class_logits is not None
-            logits.append(output.class_logits.float().cpu().numpy())
-    matrix = csr_matrix(
+            yield start, placement.to(collate([d.document for d in documents[start : start + _CHUNK]]))
+
+
+def _bags(model: TextCNN, documents: Sequence[LabelledDocument], placement: Placement) -> csr_matrix:
+    """The documents' bags as a sparse (docs, terms) matrix."""
+    rows, terms, weights = [], [], []
+    for start, batch in _batches(model, documents, placement):
+        bag = model.bag_of_words(batch)
+        rows.append(bag.doc.cpu().numpy() + start)
+        terms.append(bag.term.cpu().numpy())
+        weights.append(bag.weight.float().cpu().numpy())
+    return csr_matrix(
         (np.concatenate(weights), (np.concatenate(rows), np.concatenate(terms))),
         shape=(len(documents), model.num_terms),
     )
-    return matrix, np.concatenate(logits).astype(np.float64)
+
+
+def _cnn_logits(model: TextCNN, documents: Sequence[LabelledDocument], placement: Placement) -> np.ndarray:
+    """The class logits (docs, classes); the bag's weights are still zero, so they are the CNN's alone."""
+    logits = []
+    for _, batch in _batches(model, documents, placement):
+        output = model(batch, score_sentences=False)
+        assert output.class_logits is not None
+        logits.append(output.class_logits.float().cpu().numpy())
+    return np.concatenate(logits).astype(np.float64)
 
 
 def _class_weights(
