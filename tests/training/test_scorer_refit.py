@@ -3,6 +3,7 @@ and the scorer keeps the weights of its best dev epoch, or the joint ones when n
 
 import json
 from pathlib import Path
+from typing import Any
 
 import pytest
 import torch
@@ -35,23 +36,35 @@ def _state(module: torch.nn.Module) -> dict[str, torch.Tensor]:
     return {k: v.clone() for k, v in module.state_dict().items()}
 
 
-def test_only_the_scorer_changes_and_it_keeps_its_best_dev_epoch(
+def _refit(
     setup: tuple[TextCNN, Predictor, list[TrainingDocument], list[Example]],
-) -> None:
+    *,
+    epochs: int,
+    patience: int,
+    lr: float,
+) -> dict[str, Any]:
+    """The scorer stage on the fixture's model, scored by its dev ROUGE-1."""
     model, predictor, documents, dev = setup
-    assert model.scorer is not None and model.classifier is not None
-    encoder, classifier, scorer = _state(model.encoder), _state(model.classifier), _state(model.scorer)
-    stage = refit_scorer(
+    return refit_scorer(
         model,
         documents,
         dev_rouge1=lambda: _dev_rouge1(predictor, dev),
         placement=place("cpu", "fp32"),
-        epochs=4,
-        patience=4,
+        epochs=epochs,
+        patience=patience,
         batch_size=8,
-        lr=3e-3,
+        lr=lr,
         seed=1,
     )
+
+
+def test_only_the_scorer_changes_and_it_keeps_its_best_dev_epoch(
+    setup: tuple[TextCNN, Predictor, list[TrainingDocument], list[Example]],
+) -> None:
+    model, predictor, _, dev = setup
+    assert model.scorer is not None and model.classifier is not None
+    encoder, classifier, scorer = _state(model.encoder), _state(model.classifier), _state(model.scorer)
+    stage = _refit(setup, epochs=4, patience=4, lr=3e-3)
     assert len(stage["history"]) == 4
     assert all(torch.equal(v, model.encoder.state_dict()[k]) for k, v in encoder.items())
     assert all(torch.equal(v, model.classifier.state_dict()[k]) for k, v in classifier.items())
@@ -68,20 +81,10 @@ def test_only_the_scorer_changes_and_it_keeps_its_best_dev_epoch(
 def test_the_joint_scorer_stays_when_no_epoch_beats_it(
     setup: tuple[TextCNN, Predictor, list[TrainingDocument], list[Example]],
 ) -> None:
-    model, predictor, documents, dev = setup
+    model = setup[0]
     assert model.scorer is not None
     scorer = _state(model.scorer)
-    stage = refit_scorer(
-        model,
-        documents,
-        dev_rouge1=lambda: _dev_rouge1(predictor, dev),
-        placement=place("cpu", "fp32"),
-        epochs=5,
-        patience=2,
-        batch_size=8,
-        lr=0.0,
-        seed=1,
-    )
+    stage = _refit(setup, epochs=5, patience=2, lr=0.0)
     assert stage["kept_epoch"] == 0
     assert len(stage["history"]) == 2  # patience ended it: equal is not better
     assert all(torch.equal(v, model.scorer.state_dict()[k]) for k, v in scorer.items())
