@@ -40,6 +40,9 @@ class ModelConfig:
     bag_of_words: bool = False
     # Adjacent word pairs in the bag of words, hashed into this many slots (textcnn.bag); 0: words only.
     word_pair_buckets: int = 0
+    # Give the sentence scorer each sentence's PageRank over its document's word-overlap graph
+    # (textcnn.centrality), as TextRank ranks sentences. Off in model directories made before it.
+    graph_centrality: bool = False
 
     def __post_init__(self) -> None:
         if self.num_classes == 1 or self.num_classes < 0:
@@ -54,6 +57,8 @@ class ModelConfig:
             raise ValueError("bag_of_words adds to the class logits: it needs a classifier")
         if self.word_pair_buckets < 0 or (self.word_pair_buckets and not self.bag_of_words):
             raise ValueError("word_pair_buckets must be 0, or above 0 with bag_of_words")
+        if self.graph_centrality and not self.summarize:
+            raise ValueError("graph_centrality is a sentence scorer feature: it needs summarize")
         if self.document_pooling not in DOCUMENT_POOLINGS:
             raise ValueError(
                 f"document_pooling must be one of {DOCUMENT_POOLINGS}, got {self.document_pooling!r}"

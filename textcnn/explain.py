@@ -34,7 +34,7 @@ from textcnn.bag import document_terms
 from textcnn.config import ModelConfig
 from textcnn.errors import InputError, UnsupportedTaskError
 from textcnn.features import Batch, Document, collate
-from textcnn.model import SALIENCE_DIM, SentenceScorer
+from textcnn.model import SentenceScorer, salience_dim
 from textcnn.predict import Predictor
 from textcnn.tokenize import Token, tokenize_with_offsets
 
@@ -172,7 +172,7 @@ def explain_sentences(
         config.context_dim,
         document_dim,
         config.position_dim + 1,
-        SALIENCE_DIM,
+        salience_dim(config),
     ]  # relative joins position
     if predictor.model.classifier is not None:
         widths.append(config.num_classes)

@@ -6,11 +6,16 @@ import torch
 from torch import nn
 
 from textcnn.bag import SparseBag, sentence_terms, tfidf
+from textcnn.centrality import centrality
 from textcnn.config import ModelConfig
 from textcnn.encoder import KimEncoder
 from textcnn.features import Batch
 
-SALIENCE_DIM = 4  # features from TextCNN.salience
+SALIENCE_DIM = 4  # features from TextCNN.salience, one more with ModelConfig.graph_centrality
+
+
+def salience_dim(config: ModelConfig) -> int:
+    return SALIENCE_DIM + int(config.graph_centrality)
 
 
 @dataclass(frozen=True)
@@ -41,7 +46,7 @@ class SentenceScorer(nn.Module):
         )
         self.position = nn.Embedding(config.max_positions, config.position_dim)
         in_dim = sentence_dim + document_dim + config.context_dim + config.num_classes + config.position_dim
-        in_dim += 1 + SALIENCE_DIM  # relative position, salience
+        in_dim += 1 + salience_dim(config)  # relative position, salience
         self.mlp = nn.Sequential(
             nn.Linear(in_dim, config.context_dim),
             nn.ReLU(),
@@ -50,7 +55,7 @@ class SentenceScorer(nn.Module):
         )
         # Position and salience also reach the logit linearly, past the hidden layer's dropout:
         # a strong simple signal (recurrence, lead position) is learned at once, not only late.
-        self.direct = nn.Linear(1 + SALIENCE_DIM, 1)
+        self.direct = nn.Linear(1 + salience_dim(config), 1)
 
     def forward(
         self,
@@ -61,7 +66,7 @@ class SentenceScorer(nn.Module):
         mask: torch.Tensor,
     ) -> torch.Tensor:
         """sentences: (docs, max_sents, dim), zero where masked; document: (docs, document_dim);
-        salience: (docs, max_sents, SALIENCE_DIM); class_probs: (docs, classes) or None;
+        salience: (docs, max_sents, salience_dim); class_probs: (docs, classes) or None;
         mask: (docs, max_sents) bool. Returns logits (docs, max_sents)."""
         docs, max_sents, _ = sentences.shape
         # Re-zero padding after each layer: the bias would otherwise leak into the last sentences.
@@ -203,14 +208,16 @@ class TextCNN(nn.Module):
         return tfidf(torch.cat(docs), torch.cat(terms), idf, batch.num_docs)
 
     def salience(self, batch: Batch, sentences: torch.Tensor) -> torch.Tensor:
-        """Statistics of how central each sentence is to its document, (docs, max_sents, SALIENCE_DIM):
+        """Statistics of how central each sentence is to its document, (docs, max_sents, salience_dim):
 
         - log(1 + tokens): length;
         - recurrence: the sum over the sentence's tokens of (occurrences of the token in the
           document - 1) x the token's IDF in the training corpus, i.e. how much of what the
           sentence says the rest of the document repeats, frequent words discounted; given as
           log(1 + r) and as r over the document's largest r;
-        - the cosine between the sentence vector and the mean of the document's sentence vectors.
+        - the cosine between the sentence vector and the mean of the document's sentence vectors;
+        - with `graph_centrality`, the sentence's PageRank in its document's word-overlap graph,
+          standardized within the document (textcnn.centrality).
         """
         docs, max_sents = batch.num_docs, batch.max_sentences
         vocab = self.config.vocab_size
@@ -228,8 +235,8 @@ class TextCNN(nn.Module):
         mask = batch.sentence_mask.to(sentences.dtype)  # (docs, max_sents)
         centroid = (sentences * mask.unsqueeze(2)).sum(dim=1) / mask.sum(dim=1, keepdim=True).clamp(min=1)
         cosine = torch.cosine_similarity(sentences, centroid.unsqueeze(1), dim=2)  # (docs, max_sents)
-        features = torch.stack(
-            [torch.log1p(lengths.view(docs, max_sents)), torch.log1p(recurrence), recurrence / peak, cosine],
-            dim=2,
-        )
-        return features * mask.unsqueeze(2)
+        length = torch.log1p(lengths.view(docs, max_sents))
+        columns = [length, torch.log1p(recurrence), recurrence / peak, cosine]
+        if self.config.graph_centrality:
+            columns.append(centrality(batch, self.token_idf))
+        return torch.stack(columns, dim=2) * mask.unsqueeze(2)

@@ -74,6 +74,8 @@ class TrainConfig:
     # add a linear term over TF-IDF word vectors, fit after the CNN (training/bag_stage.py)
     bag_of_words: bool = False
     word_pair_buckets: int = 0  # hashed slots for adjacent word pairs in the bag of words; 0: words only
+    # give the sentence scorer each sentence's PageRank in its document's word-overlap graph
+    graph_centrality: bool = True
     vectors: str | None = None  # pretrained vector file (word2vec, GloVe, fastText .vec, gensim)
     unlabeled: str | None = None  # extra plain text (one document per line) for in-domain vectors
     vector_epochs: int = 5
@@ -191,6 +193,7 @@ def parse_args(argv: Sequence[str]) -> TrainConfig:
         "filter_widths",
         "lowercase",
         "bag_of_words",
+        "graph_centrality",
         "quiet",
         "resume",
         "keep_checkpoint",
@@ -212,6 +215,12 @@ def parse_args(argv: Sequence[str]) -> TrainConfig:
         action="store_true",
         help="add a logistic regression over each document's TF-IDF word vector to the class logits, "
         "fit after the CNN and weighed against it on dev",
+    )
+    parser.add_argument(
+        "--no-graph-centrality",
+        dest="graph_centrality",
+        action="store_false",
+        help="leave out the sentence scorer's TextRank-style centrality feature",
     )
     parser.add_argument("--quiet", action="store_true", help="no progress bar, warnings only")
     parser.add_argument("--resume", action="store_true", help="continue from the checkpoint in --out")
@@ -349,6 +358,7 @@ def _train(config: TrainConfig, command: str, world: World, placement: Placement
         document_pooling=config.document_pooling,
         bag_of_words=config.bag_of_words,
         word_pair_buckets=config.word_pair_buckets,
+        graph_centrality=config.graph_centrality and summarize,
     )
     model = TextCNN(model_config)
     placeholder = ModelInfo(name="", labels=labels)
@@ -837,6 +847,11 @@ def _model_card(
     words = ", plus a TF-IDF bag-of-words regression in the class logits" if model_config.bag_of_words else ""
     if model_config.word_pair_buckets:
         words += f" (words and adjacent word pairs in {model_config.word_pair_buckets} hashed slots)"
+    centrality = (
+        ";\n  the sentence scorer sees each sentence's TextRank-style graph centrality"
+        if model_config.graph_centrality
+        else ""
+    )
     return f"""# {info.name}
 
 A multi-task Kim (2014) CNN trained with textcnn for {" and ".join(tasks)}.
@@ -846,7 +861,7 @@ A multi-task Kim (2014) CNN trained with textcnn for {" and ".join(tasks)}.
 - Labels: {", ".join(info.labels) or "none"}
 - Default summary length: {length.ratio:.0%} of the sentences, at most {length.max_sentences};
   trigram blocking {"on" if info.block_trigrams else "off (dev ROUGE was higher without it)"};
-  sentences ranked by {SELECTION_TEXT[info.selection]}, the rule with the higher dev ROUGE-1
+  sentences ranked by {SELECTION_TEXT[info.selection]}, the rule with the higher dev ROUGE-1{centrality}
 - Architecture: {model_config.embedding_dim}-d embeddings, Kim's `{model_config.embedding_mode}` mode
   (vectors: {metrics["vectors"] or "none, uniform random init"}; they cover {coverage["vocabulary"]:.1%}
   of the vocabulary and {coverage["tokens"]:.1%} of the training tokens),
