@@ -16,8 +16,9 @@ position and salience statistics. At a given input the ReLUs that are on fix a l
 logit splits exactly into one term per input column plus a bias term, summed per block of the scorer's
 input: content (the sentence's own vector), context (the convolutions over its neighbours), document
 (the document vector), position (position embedding and relative position), salience (length,
-recurrence, centrality) and class (the class probabilities, when the model classifies). The content
-columns are the sentence's own pooled features, so they split further into the sentence's n-grams.
+recurrence, cosine to the centroid and, where the model has it, graph centrality) and class (the
+class probabilities, when the model classifies). The content columns are the sentence's own pooled
+features, so they split further into the sentence's n-grams.
 These are the contributions within the current linear region, the exact form of gradient x input for
 this network; switching a part off would also switch ReLUs and is a different question.
 """
