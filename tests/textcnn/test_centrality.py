@@ -90,7 +90,7 @@ def test_the_hub_of_a_star_is_most_central() -> None:
 
 def test_a_document_scores_the_same_alone_or_in_a_batch() -> None:
     rows = [json.loads(line) for line in (DATA / "bbc_dev.jsonl").read_text().splitlines()[:4]]
-    texts = [r["text"] for r in rows] + ["One sentence only."]
+    texts = [r["text"] for r in rows] + ["One sentence only.", ""]
     vocab = Vocabulary.build([[t for text in texts for t in tokenize(text, lowercase=True)]], min_freq=1)
     idf = torch.linspace(0, 5, len(vocab))
     documents = _documents(texts, vocab)
@@ -100,7 +100,8 @@ def test_a_document_scores_the_same_alone_or_in_a_batch() -> None:
         n = len(document.spans)
         torch.testing.assert_close(together[d, :n], alone[:n], atol=1e-5, rtol=1e-5)
         assert together[d, n:].abs().sum() == 0
-    assert together[len(texts) - 1, 0] == 0  # a one-sentence document has no spread
+    assert together[len(texts) - 2, 0] == 0  # a one-sentence document has no spread
+    assert together[len(texts) - 1].abs().sum() == 0  # a blank one has no sentences
 
 
 def test_the_scorer_reads_centrality_as_a_fifth_salience_statistic() -> None:
