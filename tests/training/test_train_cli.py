@@ -72,6 +72,7 @@ def test_trec_classification_only(tmp_path: Path, data_dir: Path) -> None:
     assert trained.returncode == 0, trained.stderr
     predictor = Predictor.load(out)
     assert predictor.can_classify and not predictor.can_summarize
+    assert not predictor.model.config.graph_centrality  # a scorer feature, and there is no scorer
     # document frequencies of the hashed word pairs: most slots stay empty, the seen ones are rarer
     # than their words
     pair_idf = predictor.model.pair_idf
@@ -91,7 +92,8 @@ def test_trec_classification_only(tmp_path: Path, data_dir: Path) -> None:
     assert metrics["accuracy"] > 50  # well above the 27% majority class after a few epochs
 
 
-def test_summary_only_data(tmp_path: Path, data_dir: Path) -> None:
+@pytest.mark.parametrize("centrality", [True, False])
+def test_summary_only_data(tmp_path: Path, data_dir: Path, centrality: bool) -> None:
     rows = [json.loads(line) for line in (data_dir / "bbc_train.jsonl").read_text().splitlines()]
     source = tmp_path / "summaries.jsonl"
     source.write_text(
@@ -113,10 +115,14 @@ def test_summary_only_data(tmp_path: Path, data_dir: Path) -> None:
         "--max-steps",
         "3",
         "--quiet",
+        *([] if centrality else ["--no-graph-centrality"]),
     )
     assert trained.returncode == 0, trained.stderr
     predictor = Predictor.load(out)
     assert predictor.can_summarize and not predictor.can_classify
+    assert predictor.model.config.graph_centrality is centrality
+    assert ("TextRank-style graph centrality" in (out / "README.md").read_text()) is centrality
+    assert len(predictor.summarize([rows[0]["text"]])[0].sentences) >= 1
     assert 0 < predictor.info.summary_length.ratio <= 1
     # the ranking rule was chosen on the held-out dev rows and written down with the model
     assert json.loads((out / "config.json").read_text())["selection"] == predictor.info.selection
