@@ -1,7 +1,7 @@
 """Graph centrality of sentences: PageRank over a document's word-overlap graph, as in TextRank.
 
 Two sentences are joined by an edge weighted by the words they share, each counted once and
-weighted by its corpus IDF (so function words, whose IDF is near zero, join little), over
+weighted by its corpus IDF (so words found in almost every document join little), over
 log(distinct words of one) + log(distinct words of the other) (Mihalcea and Tarau, 2004). A
 sentence is central when central sentences share its words: the recursive part that a count of
 repeated words alone (TextCNN.salience's recurrence) does not see. There are no self-loops, so a
