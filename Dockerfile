@@ -62,9 +62,12 @@ RUN groupadd --system --gid 10001 textcnn \
        --shell /usr/sbin/nologin textcnn
 
 COPY --from=deps /opt/venv /opt/venv
-# A small layer of its own, so a change to the source or the model does not copy torch again.
-RUN --mount=type=bind,from=build,source=/dist,target=/dist \
-    /opt/venv/bin/pip install --no-deps --no-index --no-cache-dir /dist/*.whl
+# Small layers of their own, so a change to the source or the model does not copy torch again. The
+# wheel is copied, not bind-mounted from the build stage: buildah (podman build) reuses a cached RUN
+# whose bind mount comes from a stage even after that stage changed (buildah issue 6609), which
+# served the previous model. The copy costs the wheel's size once more (about 12 MB).
+COPY --from=build /dist /tmp/dist
+RUN /opt/venv/bin/pip install --no-deps --no-index --no-cache-dir /tmp/dist/*.whl && rm -rf /tmp/dist
 
 # All configuration is TEXTCNN_* environment (service/settings.py). TEXTCNN_TORCH_THREADS defaults to
 # cores / workers, and the cores a container sees are the host's: set it to match a CPU limit.

@@ -187,6 +187,17 @@ start textcnn-smoke
 ready_s=$(wait_ready "$t0") || die "the container did not become ready"
 log "ready ${ready_s}s after run at $URL"
 
+# The image serves this checkout's model, not one from a stale cached layer: the weights' sha256 in
+# the manifest is the version /v1/model reports.
+python3 - "$URL" <<'EOF' || die "the image does not serve this checkout's default model"
+import json, sys, urllib.request
+expected = json.load(open("textcnn/default_model/manifest.json"))["files"]["model.safetensors"][:12]
+with urllib.request.urlopen(sys.argv[1] + "/v1/model", timeout=10) as response:
+    served = json.load(response)["version"]
+assert served == expected, f"serving model version {served}, this checkout's is {expected}"
+EOF
+log "it serves this checkout's default model"
+
 # The answers: the article's label; every summary sentence is the article's text at its offsets.
 python3 - "$URL" "$ARTICLES" "$ARTICLE_ID" <<'EOF' || die "the answers are wrong"
 import json, sys, urllib.request
