@@ -10,6 +10,7 @@ sentence cannot make itself central.
 
 import torch
 
+from textcnn.bag import sentence_terms
 from textcnn.features import Batch
 
 DAMPING = 0.85
@@ -23,12 +24,11 @@ def overlap_graph(batch: Batch, idf: torch.Tensor) -> torch.Tensor:
     vocab = idf.shape[0]
     sentence_ids, terms = [], []
     for bucket in batch.buckets:
-        valid = torch.arange(bucket.token_ids.shape[1])[None, :] < bucket.lengths[:, None]  # (n, time)
-        owners = bucket.grid_index[:, None].expand_as(bucket.token_ids)
+        words, rows = sentence_terms(bucket.token_ids, bucket.lengths, vocab, 0)
+        owners = bucket.grid_index[rows]
+        sentence_ids.append(owners)
         # A term per document and word, so that words never join sentences of different documents.
-        document_words = (bucket.grid_index // max_sents)[:, None] * vocab + bucket.token_ids
-        sentence_ids.append(owners[valid])
-        terms.append(document_words[valid])
+        terms.append(owners // max_sents * vocab + words)
     if not terms:
         return torch.zeros(docs, max_sents, max_sents)
     owner, term = torch.cat(sentence_ids), torch.cat(terms)

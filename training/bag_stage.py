@@ -26,6 +26,7 @@ from typing import Any, Protocol
 import numpy as np
 import torch
 from scipy.sparse import csr_matrix
+from scipy.special import log_softmax
 from sklearn.linear_model import LogisticRegression
 
 from textcnn.features import Batch, Document, collate
@@ -175,8 +176,7 @@ def _class_weights(
 
 
 def _log_loss(logits: np.ndarray, labels: np.ndarray) -> float:
-    shifted = logits - logits.max(axis=1, keepdims=True)
-    log_probs = shifted - np.log(np.exp(shifted).sum(axis=1, keepdims=True))
+    log_probs = log_softmax(logits, axis=1)
     return float(-log_probs[np.arange(len(labels)), labels].mean()) if len(labels) else math.nan
 
 
