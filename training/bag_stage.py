@@ -9,7 +9,13 @@ product of experts,
 
     class logits = beta * CNN logits + alpha * (W . bag + b),
 
-with (C, alpha, beta) the triple of the grids below with the lowest dev log loss. Log loss rather
+with (weighting, C, alpha, beta) the choice from the grids below with the lowest dev log loss.
+The weighting is the bag as it is or scaled term by term by naive Bayes log-count ratios (Wang &
+Manning 2012, the NBSVM features): r = log(share of one class's training documents holding the
+term / share among the other documents'), smoothed by one document. Scaling x by r and fitting
+weights w is the same linear model as weights w * r over x, so either way the weights fold into the
+model unchanged. Two classes need one ratio and one regression; more classes get one regression
+per class, each against the rest over its own ratios. Log loss rather
 than accuracy: on a small or easy dev set many settings tie on accuracy, and the loss also calibrates
 the confidences the model reports. The grids are bounded, so a dev set that the experts separate
 perfectly cannot drive the weights to infinity. alpha = 0 (the CNN alone) is one of the choices.
@@ -41,6 +47,8 @@ C_GRID = (0.3, 1.0, 3.0, 10.0, 30.0, 100.0)
 ALPHA_GRID = (0.0, 0.25, 0.5, 1.0, 2.0, 4.0, 8.0, 16.0)
 # The CNN early-stopped on dev accuracy is often overconfident, so beta reaches well below 1.
 BETA_GRID = (0.0625, 0.125, 0.25, 0.5, 1.0, 2.0)
+# The bag as it is, and scaled by naive Bayes log-count ratios.
+WEIGHTINGS = ("tfidf", "nb")
 _CHUNK = 256  # documents per forward pass while reading features
 
 
@@ -60,6 +68,7 @@ def fit_bag_of_words(
     dev: Sequence[LabelledDocument],
     *,
     placement: Placement,
+    weightings: Sequence[str] = WEIGHTINGS,
 ) -> dict[str, Any]:
     """Fit `model.words` (and rescale the classifier) as the module docstring says; the model must
     have a bag of words whose weights are still zero. Returns what was chosen and the dev figures of
@@ -74,31 +83,33 @@ def fit_bag_of_words(
     x_dev, cnn_dev = _bags(model, dev, placement), _cnn_logits(model, dev, placement)
     y_dev = np.array([d.label for d in dev])
 
-    best: tuple[float, float, float, float, np.ndarray, np.ndarray] | None = None
+    ratios = {w: _nb_ratios(x_train, y_train, num_classes) if w == "nb" else None for w in weightings}
+    best: tuple[float, str, float, float, float, np.ndarray, np.ndarray] | None = None
     trials = []
-    for c in C_GRID:
-        regression = LogisticRegression(C=c, max_iter=2000).fit(x_train, y_train)
-        weight, bias = _class_weights(regression.coef_, regression.intercept_, num_classes)
-        bag_dev = x_dev @ weight.T + bias  # (dev docs, classes)
-        loss, alpha, beta = min(
-            (_log_loss(beta * cnn_dev + alpha * bag_dev, y_dev), alpha, beta)
-            for alpha in ALPHA_GRID
-            for beta in BETA_GRID
-        )
-        trials.append(
-            {
-                "C": c,
-                "bag_dev_accuracy": round(_accuracy(bag_dev, y_dev), 5),
-                "dev_log_loss": round(loss, 5),
-                "alpha": alpha,
-                "beta": beta,
-            }
-        )
-        logger.info("bag of words: %s", trials[-1])
-        if best is None or loss < best[0]:
-            best = (loss, c, alpha, beta, weight, bias)
+    for weighting, ratio in ratios.items():
+        for c in C_GRID:
+            weight, bias = _regression(x_train, y_train, num_classes, c, ratio)
+            bag_dev = x_dev @ weight.T + bias  # (dev docs, classes)
+            loss, alpha, beta = min(
+                (_log_loss(beta * cnn_dev + alpha * bag_dev, y_dev), alpha, beta)
+                for alpha in ALPHA_GRID
+                for beta in BETA_GRID
+            )
+            trials.append(
+                {
+                    "weighting": weighting,
+                    "C": c,
+                    "bag_dev_accuracy": round(_accuracy(bag_dev, y_dev), 5),
+                    "dev_log_loss": round(loss, 5),
+                    "alpha": alpha,
+                    "beta": beta,
+                }
+            )
+            logger.info("bag of words: %s", trials[-1])
+            if best is None or loss < best[0]:
+                best = (loss, weighting, c, alpha, beta, weight, bias)
     assert best is not None
-    loss, c, alpha, beta, weight, bias = best
+    loss, weighting, c, alpha, beta, weight, bias = best
     combined = beta * cnn_dev + alpha * (x_dev @ weight.T + bias)
     device = model.classifier.bias.device
     with torch.no_grad():
@@ -108,18 +119,22 @@ def fit_bag_of_words(
             torch.as_tensor(alpha * bias, dtype=torch.float32, device=device)
         )
     record = {
+        "weighting": weighting,
         "C": c,
         "alpha": alpha,
         "beta": beta,
         "dev_accuracy_cnn": round(_accuracy(cnn_dev, y_dev), 5),
-        "dev_accuracy_bag": next(t["bag_dev_accuracy"] for t in trials if t["C"] == c),
+        "dev_accuracy_bag": next(
+            t["bag_dev_accuracy"] for t in trials if (t["weighting"], t["C"]) == (weighting, c)
+        ),
         "dev_accuracy": round(_accuracy(combined, y_dev), 5),
         "dev_log_loss_cnn": round(_log_loss(cnn_dev, y_dev), 5),
         "dev_log_loss": round(loss, 5),
         "trials": trials,
     }
     logger.info(
-        "bag of words: C %g, alpha %g, beta %g; dev accuracy %.4f (CNN alone %.4f, words alone %.4f)",
+        "bag of words: %s, C %g, alpha %g, beta %g; dev accuracy %.4f (CNN alone %.4f, words alone %.4f)",
+        weighting,
         c,
         alpha,
         beta,
@@ -163,6 +178,37 @@ def _cnn_logits(model: TextCNN, documents: Sequence[LabelledDocument], placement
         assert output.class_logits is not None
         logits.append(output.class_logits.float().cpu().numpy())
     return np.concatenate(logits).astype(np.float64)
+
+
+def _nb_ratios(x: csr_matrix, labels: np.ndarray, num_classes: int) -> np.ndarray:
+    """Naive Bayes log-count ratios (terms,) per class as in the module docstring, one row for two
+    classes (the second's) and one per class for more."""
+    present = (x > 0).astype(np.float64)
+    rows = []
+    for k in [1] if num_classes == 2 else range(num_classes):
+        inside = 1.0 + np.asarray(present[labels == k].sum(axis=0)).ravel()
+        outside = 1.0 + np.asarray(present[labels != k].sum(axis=0)).ravel()
+        rows.append(np.log(inside / inside.sum()) - np.log(outside / outside.sum()))
+    return np.vstack(rows)
+
+
+def _regression(
+    x: csr_matrix, labels: np.ndarray, num_classes: int, c: float, ratios: np.ndarray | None
+) -> tuple[np.ndarray, np.ndarray]:
+    """Weights (classes, terms) and biases (classes,) of the regression over the bags, or over the
+    bags scaled by `ratios` (folded back into the weights)."""
+    if ratios is None:
+        regression = LogisticRegression(C=c, max_iter=2000).fit(x, labels)
+        return _class_weights(regression.coef_, regression.intercept_, num_classes)
+    if num_classes == 2:
+        regression = LogisticRegression(C=c, max_iter=2000).fit(x.multiply(ratios[0]).tocsr(), labels)
+        return _class_weights(regression.coef_ * ratios[0], regression.intercept_, num_classes)
+    weights, biases = [], []
+    for k, ratio in enumerate(ratios):
+        regression = LogisticRegression(C=c, max_iter=2000).fit(x.multiply(ratio).tocsr(), labels == k)
+        weights.append(regression.coef_[0] * ratio)
+        biases.append(regression.intercept_[0])
+    return np.vstack(weights), np.array(biases)
 
 
 def _class_weights(

@@ -8,6 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from scipy.sparse import csr_matrix
 from sklearn.linear_model import LogisticRegression
 
 from textcnn import Predictor
@@ -16,7 +17,7 @@ from textcnn.features import collate
 from textcnn.model import TextCNN
 from textcnn.tokenize import tokenize
 from textcnn.vocab import Vocabulary
-from training.bag_stage import ALPHA_GRID, BETA_GRID, C_GRID, fit_bag_of_words
+from training.bag_stage import ALPHA_GRID, BETA_GRID, C_GRID, WEIGHTINGS, _nb_ratios, fit_bag_of_words
 from training.data import Example
 from training.device import place
 from training.train import TrainingDocument, _corpus_idf, _fit_bag_stage
@@ -56,27 +57,68 @@ def logits(model: TextCNN, documents: list[TrainingDocument]) -> torch.Tensor:
     return output.class_logits
 
 
+def regression_log_probs(
+    x: np.ndarray, labels: list[int], x_dev: np.ndarray, c: float, weighting: str, classes: int
+) -> np.ndarray:
+    """The stage's regression written out on dense bags: scikit-learn's own probabilities, or for
+    naive Bayes weighting the softmax of one regression per class over its scaled bags (one for two
+    classes, its log-odds split as (-z/2, z/2))."""
+    if weighting == "tfidf":
+        return np.log(LogisticRegression(C=c, max_iter=2000).fit(x, labels).predict_proba(x_dev))
+    y = np.array(labels)
+    if classes == 2:
+        r = _nb_ratios(csr_matrix(x), y, 2)[0]
+        z = LogisticRegression(C=c, max_iter=2000).fit(x * r, y).decision_function(x_dev * r)
+        scores = np.stack([-z / 2, z / 2], axis=1)
+    else:
+        scores = np.stack(
+            [
+                LogisticRegression(C=c, max_iter=2000).fit(x * r, y == k).decision_function(x_dev * r)
+                for k, r in enumerate(_nb_ratios(csr_matrix(x), y, classes))
+            ],
+            axis=1,
+        )
+    return torch.log_softmax(torch.as_tensor(scores), dim=1).numpy()
+
+
+@pytest.mark.parametrize("weighting", WEIGHTINGS)
 @pytest.mark.parametrize("classes", [2, 6])
-def test_the_model_computes_the_chosen_mix_of_cnn_and_regression(classes: int) -> None:
+def test_the_model_computes_the_chosen_mix_of_cnn_and_regression(classes: int, weighting: str) -> None:
     predictor, train, dev = trec(classes)
     model = predictor.model
     assert model.words is not None
     cnn = logits(model, dev)
     bags = model.bag_of_words(collate([d.document for d in train]))
     dev_bags = model.bag_of_words(collate([d.document for d in dev]))
-    record = fit_bag_of_words(model, train, dev, placement=CPU)
+    record = fit_bag_of_words(model, train, dev, placement=CPU, weightings=[weighting])
+    assert record["weighting"] == weighting
     assert record["C"] in C_GRID and record["alpha"] in ALPHA_GRID and record["beta"] in BETA_GRID
     # The same regression, fit here on the dense bags, explains the model's logits exactly.
-    x = bags.dense(len(train), model.num_terms).numpy()
-    regression = LogisticRegression(C=record["C"], max_iter=2000).fit(x, [d.label for d in train])
-    x_dev = dev_bags.dense(len(dev), model.num_terms).numpy()
-    expected = np.log(regression.predict_proba(x_dev))  # the regression's own probabilities
+    x = bags.dense(len(train), model.num_terms).numpy().astype(np.float64)
+    x_dev = dev_bags.dense(len(dev), model.num_terms).numpy().astype(np.float64)
+    labels = [d.label or 0 for d in train]
+    expected = regression_log_probs(x, labels, x_dev, record["C"], weighting, classes)
     mixed = logits(model, dev) - record["beta"] * cnn  # alpha * (regression logits), up to a shift
     if record["alpha"]:
         got = torch.log_softmax(mixed / record["alpha"], dim=1).numpy()
         np.testing.assert_allclose(got, expected, atol=1e-3)
     else:
         assert not model.words.weight.any()
+
+
+def test_naive_bayes_ratios_by_hand() -> None:
+    # Three documents over three terms; counts above one count once (the share of documents).
+    x = csr_matrix(np.array([[2.0, 0.0, 1.0], [1.0, 0.0, 0.0], [0.0, 3.0, 1.0]]))
+    labels = np.array([0, 0, 1])
+    inside, outside = np.array([1.0, 2.0, 2.0]), np.array([3.0, 1.0, 2.0])  # 1 + documents holding it
+    expected = np.log(inside / inside.sum()) - np.log(outside / outside.sum())
+    np.testing.assert_allclose(_nb_ratios(x, labels, 2), [expected])
+    # More classes: one row each, each class against the rest.
+    three = _nb_ratios(x, np.array([0, 1, 2]), 3)
+    assert three.shape == (3, 3)
+    first_in, first_out = np.array([2.0, 1.0, 2.0]), np.array([2.0, 2.0, 2.0])
+    expected_first = np.log(first_in / first_in.sum()) - np.log(first_out / first_out.sum())
+    np.testing.assert_allclose(three[0], expected_first)
 
 
 def test_words_that_carry_the_label_are_used_and_the_dev_figures_are_the_models() -> None:
@@ -91,7 +133,9 @@ def test_words_that_carry_the_label_are_used_and_the_dev_figures_are_the_models(
     predicted = predictor.classify([d.document.text for d in dev])
     accuracy = np.mean([p.label == labels[d.label or 0] for p, d in zip(predicted, dev, strict=True)])
     assert accuracy == pytest.approx(record["dev_accuracy"], abs=1e-5)  # rounded in the record
-    assert [t["C"] for t in record["trials"]] == list(C_GRID)
+    assert [(t["weighting"], t["C"]) for t in record["trials"]] == [
+        (w, c) for w in WEIGHTINGS for c in C_GRID
+    ]
 
 
 def test_without_labelled_dev_rows_the_words_stay_off(caplog: pytest.LogCaptureFixture) -> None:
