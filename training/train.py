@@ -885,8 +885,9 @@ def _bag_stage_line(metrics: dict[str, Any]) -> str:
     stage = metrics.get("bag_stage")
     if stage is None:
         return ""
+    terms = "naive Bayes-weighted TF-IDF terms" if stage["weighting"] == "nb" else "TF-IDF terms"
     return (
-        f"\n- Bag-of-words stage: logistic regression with C {stage['C']:g}, weighed"
+        f"\n- Bag-of-words stage: logistic regression over {terms} with C {stage['C']:g}, weighed"
         f" {stage['alpha']:g} x words + {stage['beta']:g} x CNN; dev accuracy {stage['dev_accuracy']:.4f}"
         f" (CNN alone {stage['dev_accuracy_cnn']:.4f}, words alone {stage['dev_accuracy_bag']:.4f})"
     )

@@ -81,6 +81,8 @@ def test_trec_classification_only(tmp_path: Path, data_dir: Path) -> None:
     assert "adjacent word pairs in 4096 hashed slots" in card
     stage = json.loads((out / "metrics.json").read_text())["bag_stage"]
     assert f"weighed {stage['alpha']:g} x words + {stage['beta']:g} x CNN" in card
+    terms = {"nb": "naive Bayes-weighted TF-IDF terms", "tfidf": "regression over TF-IDF terms"}
+    assert terms[stage["weighting"]] in card
     assert stage["dev_log_loss"] <= stage["dev_log_loss_cnn"]
     assert predictor.info.labels == ("ABBR", "DESC", "ENTY", "HUM", "LOC", "NUM")
     config = json.loads((out / "training.json").read_text())
