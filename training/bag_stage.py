@@ -26,11 +26,13 @@ classifier): the saved model is the same network as before the stage, and servin
 
 import logging
 import math
+import time
 from collections.abc import Iterator, Sequence
 from typing import Any, Protocol
 
 import numpy as np
 import torch
+from joblib import Parallel, delayed
 from scipy.sparse import csr_matrix
 from scipy.special import log_softmax
 from sklearn.linear_model import LogisticRegression
@@ -75,6 +77,7 @@ def fit_bag_of_words(
     the CNN alone, the regression alone and both, for metrics.json."""
     assert model.words is not None and model.classifier is not None
     assert not model.words.weight.any(), "the bag of words is fit once, after the CNN"
+    started = time.perf_counter()
     train = [d for d in train if d.label is not None]
     dev = [d for d in dev if d.label is not None]
     num_classes = model.config.num_classes
@@ -86,28 +89,31 @@ def fit_bag_of_words(
     ratios = {w: _nb_ratios(x_train, y_train, num_classes) if w == "nb" else None for w in weightings}
     best: tuple[float, str, float, float, float, np.ndarray, np.ndarray] | None = None
     trials = []
-    for weighting, ratio in ratios.items():
-        for c in C_GRID:
-            weight, bias = _regression(x_train, y_train, num_classes, c, ratio)
-            bag_dev = x_dev @ weight.T + bias  # (dev docs, classes)
-            loss, alpha, beta = min(
-                (_log_loss(beta * cnn_dev + alpha * bag_dev, y_dev), alpha, beta)
-                for alpha in ALPHA_GRID
-                for beta in BETA_GRID
-            )
-            trials.append(
-                {
-                    "weighting": weighting,
-                    "C": c,
-                    "bag_dev_accuracy": round(_accuracy(bag_dev, y_dev), 5),
-                    "dev_log_loss": round(loss, 5),
-                    "alpha": alpha,
-                    "beta": beta,
-                }
-            )
-            logger.info("bag of words: %s", trials[-1])
-            if best is None or loss < best[0]:
-                best = (loss, weighting, c, alpha, beta, weight, bias)
+    grid = [(weighting, c) for weighting in ratios for c in C_GRID]
+    # The fits are independent and single-threaded: one process per thread the run was given.
+    fits = Parallel(n_jobs=torch.get_num_threads())(
+        delayed(_regression)(x_train, y_train, num_classes, c, ratios[weighting]) for weighting, c in grid
+    )
+    for (weighting, c), (weight, bias) in zip(grid, fits, strict=True):
+        bag_dev = x_dev @ weight.T + bias  # (dev docs, classes)
+        loss, alpha, beta = min(
+            (_log_loss(beta * cnn_dev + alpha * bag_dev, y_dev), alpha, beta)
+            for alpha in ALPHA_GRID
+            for beta in BETA_GRID
+        )
+        trials.append(
+            {
+                "weighting": weighting,
+                "C": c,
+                "bag_dev_accuracy": round(_accuracy(bag_dev, y_dev), 5),
+                "dev_log_loss": round(loss, 5),
+                "alpha": alpha,
+                "beta": beta,
+            }
+        )
+        logger.info("bag of words: %s", trials[-1])
+        if best is None or loss < best[0]:
+            best = (loss, weighting, c, alpha, beta, weight, bias)
     assert best is not None
     loss, weighting, c, alpha, beta, weight, bias = best
     combined = beta * cnn_dev + alpha * (x_dev @ weight.T + bias)
@@ -131,6 +137,7 @@ def fit_bag_of_words(
         "dev_log_loss_cnn": round(_log_loss(cnn_dev, y_dev), 5),
         "dev_log_loss": round(loss, 5),
         "trials": trials,
+        "seconds": round(time.perf_counter() - started, 2),
     }
     logger.info(
         "bag of words: %s, C %g, alpha %g, beta %g; dev accuracy %.4f (CNN alone %.4f, words alone %.4f)",
