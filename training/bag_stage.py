@@ -11,14 +11,17 @@ product of experts,
 
 with (weighting, C, alpha, beta) the choice from the grids below with the lowest dev log loss.
 The weighting is the bag as it is or scaled term by term by naive Bayes log-count ratios (Wang &
-Manning 2012, the NBSVM features): r = log(share of one class's training documents holding the
-term / share among the other documents'), smoothed by one document. Scaling x by r and fitting
-weights w is the same linear model as weights w * r over x, so either way the weights fold into the
-model unchanged. Two classes need one ratio and one regression; more classes get one regression
-per class, each against the rest over its own ratios. Log loss rather
-than accuracy: on a small or easy dev set many settings tie on accuracy, and the loss also calibrates
-the confidences the model reports. The grids are bounded, so a dev set that the experts separate
-perfectly cannot drive the weights to infinity. alpha = 0 (the CNN alone) is one of the choices.
+Manning 2012, the NBSVM features): with p a class's document counts per term (how many of its
+training documents hold the term) plus one, and q the same over the other classes' documents,
+r = log(p / sum p) - log(q / sum q). Scaling x by r and fitting weights w is the same linear model as
+weights w * r over x, so either way the weights fold into the model unchanged. Two classes need one
+ratio and one regression; more classes get one regression per class, each against the rest over its
+own ratios.
+
+Log loss rather than accuracy: on a small or easy dev set many settings tie on accuracy, and the
+loss also calibrates the confidences the model reports. The grids are bounded, so a dev set that
+the experts separate perfectly cannot drive the weights to infinity. alpha = 0 (the CNN alone) is one
+of the choices.
 
 The weights go into the model itself (alpha W into `model.words`, beta and the intercept into the
 classifier): the saved model is the same network as before the stage, and serving needs nothing new.
