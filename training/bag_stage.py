@@ -90,7 +90,7 @@ def fit_bag_of_words(
     y_dev = np.array([d.label for d in dev])
 
     ratios = {w: _nb_ratios(x_train, y_train, num_classes) if w == "nb" else None for w in weightings}
-    best: tuple[float, str, float, float, float, np.ndarray, np.ndarray] | None = None
+    best: tuple[float, dict[str, Any], np.ndarray, np.ndarray] | None = None  # loss, trial, weights
     trials = []
     grid = [(weighting, c) for weighting in ratios for c in C_GRID]
     # The fits are independent and single-threaded: one process per thread the run was given.
@@ -116,9 +116,10 @@ def fit_bag_of_words(
         )
         logger.info("bag of words: %s", trials[-1])
         if best is None or loss < best[0]:
-            best = (loss, weighting, c, alpha, beta, weight, bias)
+            best = (loss, trials[-1], weight, bias)
     assert best is not None
-    loss, weighting, c, alpha, beta, weight, bias = best
+    loss, chosen, weight, bias = best
+    alpha, beta = chosen["alpha"], chosen["beta"]
     combined = beta * cnn_dev + alpha * (x_dev @ weight.T + bias)
     device = model.classifier.bias.device
     with torch.no_grad():
@@ -128,14 +129,12 @@ def fit_bag_of_words(
             torch.as_tensor(alpha * bias, dtype=torch.float32, device=device)
         )
     record = {
-        "weighting": weighting,
-        "C": c,
+        "weighting": chosen["weighting"],
+        "C": chosen["C"],
         "alpha": alpha,
         "beta": beta,
         "dev_accuracy_cnn": round(_accuracy(cnn_dev, y_dev), 5),
-        "dev_accuracy_bag": next(
-            t["bag_dev_accuracy"] for t in trials if (t["weighting"], t["C"]) == (weighting, c)
-        ),
+        "dev_accuracy_bag": chosen["bag_dev_accuracy"],
         "dev_accuracy": round(_accuracy(combined, y_dev), 5),
         "dev_log_loss_cnn": round(_log_loss(cnn_dev, y_dev), 5),
         "dev_log_loss": round(loss, 5),
@@ -144,8 +143,8 @@ def fit_bag_of_words(
     }
     logger.info(
         "bag of words: %s, C %g, alpha %g, beta %g; dev accuracy %.4f (CNN alone %.4f, words alone %.4f)",
-        weighting,
-        c,
+        record["weighting"],
+        record["C"],
         alpha,
         beta,
         record["dev_accuracy"],
@@ -195,7 +194,7 @@ def _nb_ratios(x: csr_matrix, labels: np.ndarray, num_classes: int) -> np.ndarra
     classes (the second's) and one per class for more."""
     present = (x > 0).astype(np.float64)
     rows = []
-    for k in [1] if num_classes == 2 else range(num_classes):
+    for k in _ratio_classes(num_classes):
         inside = 1.0 + np.asarray(present[labels == k].sum(axis=0)).ravel()
         outside = 1.0 + np.asarray(present[labels != k].sum(axis=0)).ravel()
         rows.append(np.log(inside / inside.sum()) - np.log(outside / outside.sum()))
@@ -210,15 +209,18 @@ def _regression(
     if ratios is None:
         regression = LogisticRegression(C=c, max_iter=2000).fit(x, labels)
         return _class_weights(regression.coef_, regression.intercept_, num_classes)
-    if num_classes == 2:
-        regression = LogisticRegression(C=c, max_iter=2000).fit(x.multiply(ratios[0]).tocsr(), labels)
-        return _class_weights(regression.coef_ * ratios[0], regression.intercept_, num_classes)
-    weights, biases = [], []
-    for k, ratio in enumerate(ratios):
-        regression = LogisticRegression(C=c, max_iter=2000).fit(x.multiply(ratio).tocsr(), labels == k)
-        weights.append(regression.coef_[0] * ratio)
-        biases.append(regression.intercept_[0])
-    return np.vstack(weights), np.array(biases)
+    # One class against the rest per ratio; for two classes that is the second class's log-odds.
+    regressions = [
+        LogisticRegression(C=c, max_iter=2000).fit(x.multiply(ratio).tocsr(), labels == k)
+        for k, ratio in zip(_ratio_classes(num_classes), ratios, strict=True)
+    ]
+    coef = np.vstack([r.coef_[0] * ratio for r, ratio in zip(regressions, ratios, strict=True)])
+    return _class_weights(coef, np.array([r.intercept_[0] for r in regressions]), num_classes)
+
+
+def _ratio_classes(num_classes: int) -> list[int]:
+    """The classes that get their own naive Bayes ratio: the second of two, else every class."""
+    return [1] if num_classes == 2 else list(range(num_classes))
 
 
 def _class_weights(
