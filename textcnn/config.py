@@ -30,6 +30,9 @@ class ModelConfig:
     # network (one tuned table; they differ only in its initial values); static freezes the table;
     # multichannel adds a frozen copy. The default is what model directories without the key hold.
     embedding_mode: str = "non-static"
+    # Wide convolution (textcnn.encoder): filters also read the n-grams that hang over a sentence's
+    # ends into zero padding, as Kim's code does. Off in model directories made before it.
+    wide_convolution: bool = False
     # How sentence vectors become the document vector. max: the largest response of each filter
     # anywhere in the document (Kim's max-over-time). max+mean: that, and beside it the mean over
     # sentences, which also says how much of the document a feature runs through.

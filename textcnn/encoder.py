@@ -17,8 +17,13 @@ class KimEncoder(nn.Module):
 
     Each feature is the largest response of one filter to any n-gram of the sequence. Positions whose
     window starts past the sequence's end are masked out before the max, so padding never wins; a
-    sequence shorter than a filter is zero-padded to the filter's width (Kim's "wide enough" padding)
-    and an empty sequence encodes to zeros.
+    sequence shorter than a filter is zero-padded to the filter's width and an empty sequence encodes
+    to zeros.
+
+    `wide`: the convolution also reads the windows that hang over either end of the sequence, as in
+    Kim's own code, which pads every sentence with zero vectors (the widest filter's width less one
+    at each end). An n-gram at the start or the end of a sentence ("What is" opening a question) is
+    then a feature of its own; windows of padding alone stay masked.
     """
 
     def __init__(
@@ -28,6 +33,7 @@ class KimEncoder(nn.Module):
         filter_widths: Sequence[int],
         num_filters: int,
         embedding_mode: str = "non-static",
+        wide: bool = False,
     ) -> None:
         super().__init__()
         self.embedding = nn.Embedding(vocab_size, embedding_dim, padding_idx=PAD_ID)
@@ -43,6 +49,7 @@ class KimEncoder(nn.Module):
             self.static_embedding = nn.Embedding(vocab_size, embedding_dim, padding_idx=PAD_ID)
             self.static_embedding.weight.requires_grad_(False)
         self.filter_widths = tuple(filter_widths)
+        self.margin = max(self.filter_widths) - 1 if wide else 0  # padding before the first token
         self.convs = nn.ModuleList(nn.Conv1d(embedding_dim, num_filters, w) for w in self.filter_widths)
         self.output_dim = num_filters * len(self.filter_widths)
 
@@ -63,9 +70,10 @@ class KimEncoder(nn.Module):
     ) -> tuple[torch.Tensor, torch.Tensor]:
         """Like forward, plus where each feature came from, for explanations: (features, starts), both
         (n, output_dim); starts[i, j] is the first token of the window that won feature j's max-pool
-        (its width is the filter width of j's block). The features equal forward's."""
+        (its width is the filter width of j's block), below 0 for a wide window that begins in the
+        padding before the sequence. The features equal forward's."""
         best = [responses.max(dim=2) for responses in self._responses(token_ids, lengths)]
-        starts = torch.cat([b.indices for b in best], dim=1)  # (n, output_dim)
+        starts = torch.cat([b.indices for b in best], dim=1) - self.margin  # (n, output_dim)
         return self._features([b.values for b in best], lengths), starts
 
     def _responses(self, token_ids: torch.Tensor, lengths: torch.Tensor) -> list[torch.Tensor]:
@@ -73,6 +81,8 @@ class KimEncoder(nn.Module):
         shortfall = max(self.filter_widths) - token_ids.shape[1]
         if shortfall > 0:
             token_ids = F.pad(token_ids, (0, shortfall), value=PAD_ID)
+        if self.margin:
+            token_ids = F.pad(token_ids, (self.margin, self.margin), value=PAD_ID)
         # Channels-last: each convolution runs as a 2-D one of height 1 over (n, embedding_dim, 1,
         # time) with the embedding dimension innermost in memory, which is the embedding's own
         # layout (no copy). oneDNN's channels-last kernels ran the model's own length buckets about
@@ -86,8 +96,13 @@ class KimEncoder(nn.Module):
             # (n, num_filters, time - width + 1), time-major in memory
             responses = F.conv2d(x, weight, conv.bias).squeeze(2)
             starts = torch.arange(responses.shape[2], device=responses.device)
-            last_start = (lengths - width).clamp(min=0)  # (n,): windows may start up to here
-            invalid = starts[None, :] > last_start[:, None]  # (n, positions)
+            if self.margin:  # windows that hold at least one token
+                first_start = self.margin - width + 1
+                last_start = lengths + self.margin - 1  # (n,)
+            else:  # windows inside the sequence (one, from 0, when it is shorter than the filter)
+                first_start = 0
+                last_start = (lengths - width).clamp(min=0)
+            invalid = (starts[None, :] < first_start) | (starts[None, :] > last_start[:, None])
             # In place: the responses are this call's own tensor, and the convolution's gradient
             # needs its input, not its output.
             masked.append(responses.masked_fill_(invalid[:, None, :], float("-inf")))

@@ -305,8 +305,8 @@ def _top_ngrams(
         if value == 0:  # a feature that is zero (its ReLU is off) has no n-gram behind it
             continue
         length = len(document.token_ids[s])
-        # A sentence shorter than the filter is padded; the window covers the tokens there are.
-        key = (s, start, min(start + width, length))
+        # A window may hang over the sentence's ends into padding; it covers the tokens there are.
+        key = (s, max(start, 0), min(start + width, length))
         totals[key] += value
         counts[key] += 1
     ranked = sorted((k for k in totals if totals[k] > 0), key=lambda k: -totals[k])[:top_n]

@@ -115,6 +115,7 @@ class TextCNN(nn.Module):
             config.filter_widths,
             config.num_filters,
             config.embedding_mode,
+            wide=config.wide_convolution,
         )
         self.output_dim = self.encoder.output_dim
         self.document_dim = self.output_dim * (2 if config.document_pooling == "max+mean" else 1)

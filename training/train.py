@@ -71,6 +71,8 @@ class TrainConfig:
     embeddings: str = "word2vec"  # in-domain vectors: word2vec (skip-gram) | cbow | fasttext | random
     embedding_mode: str = "non-static"  # Kim (2014): rand | static | non-static | multichannel
     document_pooling: str = "max"  # max | max+mean: sentence vectors -> document vector
+    # filters also read the n-grams over a sentence's ends, into zero padding (Kim's code does)
+    wide_convolution: bool = False
     # add a linear term over TF-IDF word vectors, fit after the CNN (training/bag_stage.py)
     bag_of_words: bool = False
     word_pair_buckets: int = 0  # hashed slots for adjacent word pairs in the bag of words; 0: words only
@@ -193,6 +195,7 @@ def parse_args(argv: Sequence[str]) -> TrainConfig:
         "filter_widths",
         "lowercase",
         "bag_of_words",
+        "wide_convolution",
         "graph_centrality",
         "quiet",
         "resume",
@@ -215,6 +218,11 @@ def parse_args(argv: Sequence[str]) -> TrainConfig:
         action="store_true",
         help="add a logistic regression over each document's TF-IDF word vector to the class logits, "
         "fit after the CNN and weighed against it on dev",
+    )
+    parser.add_argument(
+        "--wide-convolution",
+        action="store_true",
+        help="let filters read the n-grams that hang over a sentence's ends into zero padding",
     )
     parser.add_argument(
         "--no-graph-centrality",
@@ -355,6 +363,7 @@ def _train(config: TrainConfig, command: str, world: World, placement: Placement
         lowercase=config.lowercase,
         max_sentence_tokens=config.max_sentence_tokens,
         embedding_mode=mode,
+        wide_convolution=config.wide_convolution,
         document_pooling=config.document_pooling,
         bag_of_words=config.bag_of_words,
         word_pair_buckets=config.word_pair_buckets,
@@ -843,7 +852,9 @@ def _model_card(
     dev_source = config.dev or f"{config.dev_fraction:.0%} held out of train"
     length = info.summary_length
     coverage = metrics["embedding_coverage"]
-    widths = list(model_config.filter_widths)
+    filters = f"filters {list(model_config.filter_widths)} x {model_config.num_filters}"
+    if model_config.wide_convolution:
+        filters = "wide " + filters
     words = ", plus a TF-IDF bag-of-words regression in the class logits" if model_config.bag_of_words else ""
     if model_config.word_pair_buckets:
         words += f" (words and adjacent word pairs in {model_config.word_pair_buckets} hashed slots)"
@@ -865,7 +876,7 @@ A multi-task Kim (2014) CNN trained with textcnn for {" and ".join(tasks)}.
 - Architecture: {model_config.embedding_dim}-d embeddings, Kim's `{model_config.embedding_mode}` mode
   (vectors: {metrics["vectors"] or "none, uniform random init"}; they cover {coverage["vocabulary"]:.1%}
   of the vocabulary and {coverage["tokens"]:.1%} of the training tokens),
-  filters {widths} x {model_config.num_filters}, `{model_config.document_pooling}` pooling of sentence
+  {filters}, `{model_config.document_pooling}` pooling of sentence
   vectors into the document vector{words},
   vocabulary {metrics["vocab_size"]} tokens
 - Best dev epoch {metrics["best_epoch"]}: {dev_scores}{_bag_stage_line(metrics)}{_scorer_stage_line(metrics)}

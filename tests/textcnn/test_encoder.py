@@ -1,6 +1,8 @@
 import torch
 from torch import nn
+from torch.nn import functional as F
 
+from textcnn.config import ModelConfig
 from textcnn.encoder import KimEncoder
 
 
@@ -62,3 +64,51 @@ def test_shorter_than_widest_filter_and_empty() -> None:
     assert out.shape == (2, 6)
     assert torch.isfinite(out).all()
     assert out[1].abs().sum() == 0  # an empty sequence encodes to zeros
+
+
+def test_wide_windows_hang_over_the_ends_by_hand() -> None:
+    encoder = constant_encoder()
+    wide = KimEncoder(5, embedding_dim=1, filter_widths=[2], num_filters=1, wide=True)
+    wide.load_state_dict(encoder.state_dict())
+    with torch.no_grad():
+        for model in (encoder, wide):
+            model.convs[0].weight.fill_(-1.0)  # type: ignore[union-attr]
+            model.convs[0].bias.fill_(10.0)  # type: ignore[union-attr]
+    # Tokens [2, 4, 1] then batch padding. Narrow: 10-6=4, 10-5=5. Wide adds [pad, 2] -> 8 and
+    # [1, pad] -> 9; [pad, pad] would score 10 and must stay masked.
+    ids, lengths = torch.tensor([[2, 4, 1, 0, 0]]), torch.tensor([3])
+    assert encoder(ids, lengths).tolist() == [[5.0]]
+    assert wide(ids, lengths).tolist() == [[9.0]]
+    _, starts = wide.forward_with_positions(ids, lengths)
+    assert starts.tolist() == [[2]]  # the window [1, pad] starts at the third token
+    with torch.no_grad():  # the response is now 10 less the window's first token: [pad, 2] wins
+        wide.convs[0].weight.copy_(torch.tensor([[[-1.0, 0.0]]]))  # type: ignore[union-attr]
+    assert wide.forward_with_positions(ids, lengths)[1].tolist() == [[-1]]  # before the first token
+
+
+def test_wide_matches_zero_padding_each_sentence_by_its_filter_width() -> None:
+    # Reference: each sentence alone, zero vectors (width - 1) at both ends, a plain Conv1d, max, ReLU.
+    torch.manual_seed(0)
+    encoder = KimEncoder(30, embedding_dim=6, filter_widths=[2, 3, 5], num_filters=4, wide=True).eval()
+    lengths = [7, 1, 3, 0]
+    ids = torch.zeros(len(lengths), 9, dtype=torch.long)
+    for row, length in enumerate(lengths):
+        ids[row, :length] = torch.randint(1, 30, (length,))
+    out = encoder(ids, torch.tensor(lengths))
+    for row, length in enumerate(lengths):
+        expected = torch.zeros(encoder.output_dim)
+        if length:
+            x = encoder.embedding(ids[row, :length]).T.unsqueeze(0)  # (1, dim, length)
+            expected = torch.cat(
+                [
+                    torch.relu(F.conv1d(F.pad(x, (w - 1, w - 1)), conv.weight, conv.bias).amax(dim=2)[0])
+                    for w, conv in zip(encoder.filter_widths, encoder.convs, strict=True)
+                    if isinstance(conv, nn.Conv1d)
+                ]
+            )
+        torch.testing.assert_close(out[row], expected)
+
+
+def test_wide_convolution_is_off_in_older_configs() -> None:
+    older = ModelConfig.from_dict({"vocab_size": 10, "num_classes": 2, "summarize": False})
+    assert not older.wide_convolution

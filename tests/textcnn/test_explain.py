@@ -82,6 +82,30 @@ def test_one_filter_network_by_hand() -> None:
     assert other.ngrams == ()  # its only feature counts against "other": nothing positive to show
 
 
+def test_a_wide_window_over_the_sentence_start_shows_its_tokens_by_hand() -> None:
+    # One bigram filter that reads only its second token, wide: "goal" opens the text, so the window
+    # that wins is (padding, "goal"), which starts before the first token; the n-gram is "Goal" alone.
+    vocab = Vocabulary([PAD, UNK, "goal", "wins", "it", "."])
+    config = ModelConfig(
+        len(vocab), 2, False, embedding_dim=1, filter_widths=(2,), num_filters=1, wide_convolution=True
+    )
+    model = TextCNN(config)
+    with torch.no_grad():
+        model.encoder.embedding.weight.zero_()
+        model.encoder.embedding.weight[vocab.encode(["goal"])[0]] = 1.5
+        model.encoder.convs[0].weight.copy_(torch.tensor([[[0.0, 2.0]]]))
+        model.encoder.convs[0].bias.zero_()
+        assert model.classifier is not None
+        model.classifier.weight.copy_(torch.tensor([[1.0], [0.0]]))
+        model.classifier.bias.zero_()
+    predictor = Predictor(model, vocab, ModelInfo("hand", ("sport", "other")))
+
+    [sport] = explain_classification(predictor, ["Goal wins it."])
+    [goal] = sport.ngrams
+    assert (goal.text, goal.start, goal.end, goal.tokens) == ("Goal", 0, 4, ("goal",))
+    assert goal.contribution == pytest.approx(3.0)
+
+
 def test_mean_pooling_shares_are_split_over_sentences_by_hand() -> None:
     # max+mean pooling, one unigram filter = the embedding: "goal" (2.0) and "win" (1.0) are the only
     # non-zero tokens. Sentence features are 2.0, 1.0 and 0.0: the document vector is [max 2.0,

@@ -68,6 +68,7 @@ def test_trec_classification_only(tmp_path: Path, data_dir: Path) -> None:
         "32",
         *("--epochs", "8", "--patience", "8", "--lr", "0.005", "--batch-size", "16"),
         *("--min-freq", "1", "--seed", "5", "--quiet", "--bag-of-words", "--word-pair-buckets", "4096"),
+        "--wide-convolution",
     )
     assert trained.returncode == 0, trained.stderr
     predictor = Predictor.load(out)
@@ -77,8 +78,10 @@ def test_trec_classification_only(tmp_path: Path, data_dir: Path) -> None:
     # than their words
     pair_idf = predictor.model.pair_idf
     assert 0 < int((pair_idf < pair_idf.max()).sum()) < 4096
+    assert predictor.model.config.wide_convolution
     card = (out / "README.md").read_text()
     assert "adjacent word pairs in 4096 hashed slots" in card
+    assert "wide filters [3, 4, 5] x 32" in card
     stage = json.loads((out / "metrics.json").read_text())["bag_stage"]
     assert f"weighed {stage['alpha']:g} x words + {stage['beta']:g} x CNN" in card
     terms = {"nb": "naive Bayes-weighted TF-IDF terms", "tfidf": "regression over TF-IDF terms"}
