@@ -93,15 +93,18 @@ def test_the_model_computes_the_chosen_mix_of_cnn_and_regression(classes: int, w
     record = fit_bag_of_words(model, train, dev, placement=CPU, weightings=[weighting])
     assert record["weighting"] == weighting
     assert record["C"] in C_GRID and record["alpha"] in ALPHA_GRID and record["beta"] in BETA_GRID
-    # The same regression, fit here on the dense bags, explains the model's logits exactly.
-    x = bags.dense(len(train), model.num_terms).numpy().astype(np.float64)
+    assert record["refit_docs"] == len(train) + len(dev)
+    # The same regression, fit here on the dense bags of train and dev (the stage refits the chosen
+    # setting on both), explains the model's logits exactly.
     x_dev = dev_bags.dense(len(dev), model.num_terms).numpy().astype(np.float64)
-    labels = [d.label or 0 for d in train]
+    x = np.vstack([bags.dense(len(train), model.num_terms).numpy().astype(np.float64), x_dev])
+    labels = [d.label or 0 for d in train + dev]
     expected = regression_log_probs(x, labels, x_dev, record["C"], weighting, classes)
     mixed = logits(model, dev) - record["beta"] * cnn  # alpha * (regression logits), up to a shift
     if record["alpha"]:
         got = torch.log_softmax(mixed / record["alpha"], dim=1).numpy()
-        np.testing.assert_allclose(got, expected, atol=1e-3)
+        # lbfgs stops within its tolerance, by a different path on sparse and dense bags
+        np.testing.assert_allclose(got, expected, atol=5e-3)
     else:
         assert not model.words.weight.any()
 
@@ -121,9 +124,9 @@ def test_naive_bayes_ratios_by_hand() -> None:
     np.testing.assert_allclose(three[0], expected_first)
 
 
-def test_words_that_carry_the_label_are_used_and_the_dev_figures_are_the_models() -> None:
+def test_words_that_carry_the_label_are_used_and_the_dev_figures_are_the_choices() -> None:
     predictor, train, dev = trec(6)
-    record = fit_bag_of_words(predictor.model, train, dev, placement=CPU)
+    record = fit_bag_of_words(predictor.model, train, dev, placement=CPU, refit=False)
     # An untrained CNN knows nothing, the questions' words a lot: the mix leans on the words.
     assert record["alpha"] > 0
     assert record["dev_accuracy_bag"] > record["dev_accuracy_cnn"] + 0.2
@@ -132,7 +135,9 @@ def test_words_that_carry_the_label_are_used_and_the_dev_figures_are_the_models(
     labels = predictor.info.labels
     predicted = predictor.classify([d.document.text for d in dev])
     accuracy = np.mean([p.label == labels[d.label or 0] for p, d in zip(predicted, dev, strict=True)])
+    # Without the refit on train and dev, the model is the chosen mix the dev figures describe.
     assert accuracy == pytest.approx(record["dev_accuracy"], abs=1e-5)  # rounded in the record
+    assert record["refit_docs"] is None
     assert [(t["weighting"], t["C"]) for t in record["trials"]] == [
         (w, c) for w in WEIGHTINGS for c in C_GRID
     ]
