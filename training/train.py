@@ -72,7 +72,7 @@ class TrainConfig:
     embedding_mode: str = "non-static"  # Kim (2014): rand | static | non-static | multichannel
     document_pooling: str = "max"  # max | max+mean: sentence vectors -> document vector
     # filters also read the n-grams over a sentence's ends, into zero padding (Kim's code does)
-    wide_convolution: bool = False
+    wide_convolution: bool = True
     # add a linear term over TF-IDF word vectors, fit after the CNN (training/bag_stage.py)
     bag_of_words: bool = False
     word_pair_buckets: int = 0  # hashed slots for adjacent word pairs in the bag of words; 0: words only
@@ -220,9 +220,10 @@ def parse_args(argv: Sequence[str]) -> TrainConfig:
         "fit after the CNN and weighed against it on dev",
     )
     parser.add_argument(
-        "--wide-convolution",
-        action="store_true",
-        help="let filters read the n-grams that hang over a sentence's ends into zero padding",
+        "--narrow-convolution",
+        dest="wide_convolution",
+        action="store_false",
+        help="keep filters inside each sentence (no windows over its ends into zero padding)",
     )
     parser.add_argument(
         "--no-graph-centrality",

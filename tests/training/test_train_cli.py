@@ -68,7 +68,6 @@ def test_trec_classification_only(tmp_path: Path, data_dir: Path) -> None:
         "32",
         *("--epochs", "8", "--patience", "8", "--lr", "0.005", "--batch-size", "16"),
         *("--min-freq", "1", "--seed", "5", "--quiet", "--bag-of-words", "--word-pair-buckets", "4096"),
-        "--wide-convolution",
     )
     assert trained.returncode == 0, trained.stderr
     predictor = Predictor.load(out)
@@ -120,12 +119,13 @@ def test_summary_only_data(tmp_path: Path, data_dir: Path, centrality: bool) -> 
         "--max-steps",
         "3",
         "--quiet",
-        *([] if centrality else ["--no-graph-centrality"]),
+        *([] if centrality else ["--no-graph-centrality", "--narrow-convolution"]),
     )
     assert trained.returncode == 0, trained.stderr
     predictor = Predictor.load(out)
     assert predictor.can_summarize and not predictor.can_classify
     assert predictor.model.config.graph_centrality is centrality
+    assert predictor.model.config.wide_convolution is centrality  # on unless --narrow-convolution
     assert ("TextRank-style graph centrality" in (out / "README.md").read_text()) is centrality
     assert len(predictor.summarize([rows[0]["text"]])[0].sentences) >= 1
     assert 0 < predictor.info.summary_length.ratio <= 1
