@@ -41,6 +41,10 @@ def confident(data_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Predi
         patience=15,
         batch_size=8,
         lr=1e-2,
+        # Narrow: in a wide model, cutting an n-gram at a sentence's end makes new windows over the
+        # new end and its padding, which can fire harder than the cut one did; the removal test
+        # below is about the attribution, not that edge effect.
+        wide_convolution=False,
         quiet=True,
     )
     return Predictor.load(train(config))
