@@ -241,21 +241,28 @@ def plan(
     return protocol, planned
 
 
-def run_baseline(split: Split, *, lowercase: bool, dev_only: bool = False) -> dict[str, Any]:
-    """TF-IDF word 1-2-grams (sublinear tf) + one-vs-rest logistic regression (liblinear); C picked
-    on dev from BASELINE_C."""
+def tfidf_vectorizer(*, lowercase: bool) -> Any:
+    """The baseline's unfitted scikit-learn TfidfVectorizer: word 1-2-grams of the project's tokens,
+    sublinear tf."""
     from sklearn.feature_extraction.text import TfidfVectorizer
-    from sklearn.linear_model import LogisticRegression
-    from sklearn.multiclass import OneVsRestClassifier
 
-    started = time.perf_counter()
-    vectorizer = TfidfVectorizer(
+    return TfidfVectorizer(
         tokenizer=lambda text: tokenize(text, lowercase=lowercase),
         token_pattern=None,
         lowercase=False,
         ngram_range=(1, 2),
         sublinear_tf=True,
     )
+
+
+def run_baseline(split: Split, *, lowercase: bool, dev_only: bool = False) -> dict[str, Any]:
+    """TF-IDF word 1-2-grams (sublinear tf) + one-vs-rest logistic regression (liblinear); C picked
+    on dev from BASELINE_C."""
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.multiclass import OneVsRestClassifier
+
+    started = time.perf_counter()
+    vectorizer = tfidf_vectorizer(lowercase=lowercase)
     x_train = vectorizer.fit_transform([e.text for e in split.train])
     y_train = [e.label for e in split.train]
     x_dev = vectorizer.transform([e.text for e in split.dev])
