@@ -217,17 +217,29 @@ def _regression(
     x: csr_matrix, labels: np.ndarray, num_classes: int, c: float, ratios: np.ndarray | None
 ) -> tuple[np.ndarray, np.ndarray]:
     """Weights (classes, terms) and biases (classes,) of the regression over the bags, or over the
-    bags scaled by `ratios` (folded back into the weights)."""
+    bags scaled by `ratios` (folded back into the weights).
+
+    Only the terms that occur in `x` are fit: a term that never occurs has no gradient but its L2
+    penalty's, so its weight stays at 0 either way, and leaving it out makes L-BFGS's own work
+    (linear in the number of weights) smaller: many word-pair slots hold no pair of the training set.
+    """
+    num_terms, present = x.shape[1], np.flatnonzero(x.getnnz(axis=0))
+    x = x[:, present]
     if ratios is None:
         regression = LogisticRegression(C=c, max_iter=2000).fit(x, labels)
-        return _class_weights(regression.coef_, regression.intercept_, num_classes)
-    # One class against the rest per ratio; for two classes that is the second class's log-odds.
-    regressions = [
-        LogisticRegression(C=c, max_iter=2000).fit(x.multiply(ratio).tocsr(), labels == k)
-        for k, ratio in zip(_ratio_classes(num_classes), ratios, strict=True)
-    ]
-    coef = np.vstack([r.coef_[0] * ratio for r, ratio in zip(regressions, ratios, strict=True)])
-    return _class_weights(coef, np.array([r.intercept_[0] for r in regressions]), num_classes)
+        coef, intercept = regression.coef_, regression.intercept_
+    else:
+        # One class against the rest per ratio; for two classes that is the second class's log-odds.
+        ratios = ratios[:, present]
+        regressions = [
+            LogisticRegression(C=c, max_iter=2000).fit(x.multiply(ratio).tocsr(), labels == k)
+            for k, ratio in zip(_ratio_classes(num_classes), ratios, strict=True)
+        ]
+        coef = np.vstack([r.coef_[0] * ratio for r, ratio in zip(regressions, ratios, strict=True)])
+        intercept = np.array([r.intercept_[0] for r in regressions])
+    weight = np.zeros((coef.shape[0], num_terms))
+    weight[:, present] = coef
+    return _class_weights(weight, intercept, num_classes)
 
 
 def _ratio_classes(num_classes: int) -> list[int]:
