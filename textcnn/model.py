@@ -163,12 +163,15 @@ class TextCNN(nn.Module):
         if self.classifier is None:
             return None
         logits = self.classifier(self.dropout(document))
-        if self.words is not None:
+        # Frozen all-zero weights (before the bag's own stage, or where it chose the CNN alone) add
+        # nothing: skip reading the bags.
+        words = self.words
+        if words is not None and (words.weight.requires_grad or words.weight.any()):
             # The linear term over the sparse bags, one column of weights per non-zero entry: the
             # dense product would cost vocabulary x documents. Dropout on the entries is dropout on
             # the bag, whose zeros it would leave zero anyway.
             bag = self.bag_of_words(batch)
-            terms = self.words.weight[:, bag.term].T * self.dropout(bag.weight)[:, None]  # (nnz, classes)
+            terms = words.weight[:, bag.term].T * self.dropout(bag.weight)[:, None]  # (nnz, classes)
             logits = logits.index_add(0, bag.doc, terms.to(logits.dtype))
         return logits
 

@@ -69,6 +69,27 @@ def test_the_words_add_to_the_class_logits_the_same_alone_or_in_a_batch() -> Non
     assert torch.allclose(together, cnn_only + words, atol=1e-6)
 
 
+def test_frozen_zero_words_are_skipped_and_trainable_ones_are_not(monkeypatch: pytest.MonkeyPatch) -> None:
+    documents = [prepare(t, VOCAB, lowercase=True, max_tokens=100) for t in ["Goal win.", "Vote."]]
+    model = words_model().train()  # dropout on: a skipped bag must not draw from its generator either
+    assert model.words is not None
+    batch = collate(documents)
+    read: list[int] = []
+    bag_of_words = model.bag_of_words
+    monkeypatch.setattr(model, "bag_of_words", lambda b: read.append(1) or bag_of_words(b))
+    model.words.weight.requires_grad_(False)  # as before the bag's own stage: frozen at zero
+    document = model.pool(*_sentences(model, documents))
+    torch.manual_seed(0)
+    skipped = model.class_logits(batch, document)
+    torch.manual_seed(0)
+    assert model.classifier is not None
+    assert skipped is not None and torch.equal(skipped, model.classifier(model.dropout(document)))
+    assert not read
+    model.words.weight.requires_grad_(True)  # zero but trained: the term must stay in the graph
+    model.class_logits(batch, document)
+    assert read
+
+
 def _sentences(model: TextCNN, documents: list[Document]) -> tuple[torch.Tensor, torch.Tensor]:
     batch = collate(documents)
     grid = torch.zeros(batch.num_docs * batch.max_sentences, model.output_dim)
