@@ -42,6 +42,7 @@ from textcnn.tokenize import tokenize
 from textcnn.vocab import PAD_ID, UNK_ID, Vocabulary
 from training import checkpoint, config_file, distributed, plots, report
 from training.bag_stage import fit_bag_of_words
+from training.batching import epoch_order
 from training.data import DataError, Example, Fields, holdout, load_examples
 from training.device import DEVICES, PRECISIONS, Placement, place, prepare_model
 from training.distributed import World
@@ -92,6 +93,7 @@ class TrainConfig:
     max_sentence_tokens: int = 100
     epochs: int = 12
     batch_size: int = 32
+    group_by_length: bool = True  # batches of documents of similar length (training/batching.py)
     optimizer: str = "adam"  # adam | adadelta (Kim's: rho 0.95, eps 1e-6)
     lr: float | None = None  # default: 1e-3 for adam, 1.0 for adadelta
     summary_weight: float = 1.0
@@ -197,6 +199,7 @@ def parse_args(argv: Sequence[str]) -> TrainConfig:
         "bag_of_words",
         "wide_convolution",
         "graph_centrality",
+        "group_by_length",
         "quiet",
         "resume",
         "keep_checkpoint",
@@ -230,6 +233,12 @@ def parse_args(argv: Sequence[str]) -> TrainConfig:
         dest="graph_centrality",
         action="store_false",
         help="leave out the sentence scorer's TextRank-style centrality feature",
+    )
+    parser.add_argument(
+        "--random-batches",
+        dest="group_by_length",
+        action="store_false",
+        help="batches of random documents (default: of documents of similar length, less padding)",
     )
     parser.add_argument("--quiet", action="store_true", help="no progress bar, warnings only")
     parser.add_argument("--resume", action="store_true", help="continue from the checkpoint in --out")
@@ -603,6 +612,7 @@ class Fit:
             DistributedDataParallel(model, find_unused_parameters=partial) if world.distributed else model
         )
         shuffle = random.Random(config.seed)  # the same on every rank: they agree on the global batches
+        lengths = [sum(map(len, d.document.token_ids)) for d in documents]
         progress = checkpoint.Progress()
         if resumed is not None:
             progress = checkpoint.restore(
@@ -629,8 +639,9 @@ class Fit:
             while not progress.finished and progress.epoch <= config.epochs:
                 epoch = progress.epoch
                 if progress.order is None:
-                    progress.order = list(range(len(documents)))
-                    shuffle.shuffle(progress.order)
+                    progress.order = epoch_order(
+                        lengths, config.batch_size, shuffle, group_by_length=config.group_by_length
+                    )
                 order, size = progress.order, config.batch_size
                 batches = [order[i : i + size] for i in range(0, len(order), size)]
                 model.train()
