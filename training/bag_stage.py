@@ -42,10 +42,10 @@ import torch
 from joblib import Parallel, delayed
 from scipy.sparse import csr_matrix, vstack
 from scipy.special import log_softmax
-from sklearn.linear_model import LogisticRegression
 
 from textcnn.features import Batch, Document, collate
 from textcnn.model import TextCNN
+from training.bag_regression import nb_ratios, regression
 from training.device import Placement
 
 logger = logging.getLogger(__name__)
@@ -95,13 +95,13 @@ def fit_bag_of_words(
     x_dev, cnn_dev = _bags(model, dev, placement), _cnn_logits(model, dev, placement)
     y_dev = np.array([d.label for d in dev])
 
-    ratios = {w: _nb_ratios(x_train, y_train, num_classes) if w == "nb" else None for w in weightings}
+    ratios = {w: nb_ratios(x_train, y_train, num_classes) if w == "nb" else None for w in weightings}
     best: tuple[float, dict[str, Any], np.ndarray, np.ndarray] | None = None  # loss, trial, weights
     trials = []
     grid = [(weighting, c) for weighting in ratios for c in C_GRID]
     # The fits are independent and single-threaded: one process per thread the run was given.
     fits = Parallel(n_jobs=torch.get_num_threads())(
-        delayed(_regression)(x_train, y_train, num_classes, c, ratios[weighting]) for weighting, c in grid
+        delayed(regression)(x_train, y_train, num_classes, c, ratios[weighting]) for weighting, c in grid
     )
     for (weighting, c), (weight, bias) in zip(grid, fits, strict=True):
         bag_dev = x_dev @ weight.T + bias  # (dev docs, classes)
@@ -129,8 +129,8 @@ def fit_bag_of_words(
     combined = beta * cnn_dev + alpha * (x_dev @ weight.T + bias)
     if refit:
         x_all, y_all = vstack([x_train, x_dev], format="csr"), np.concatenate([y_train, y_dev])
-        ratio = _nb_ratios(x_all, y_all, num_classes) if chosen["weighting"] == "nb" else None
-        weight, bias = _regression(x_all, y_all, num_classes, chosen["C"], ratio)
+        ratio = nb_ratios(x_all, y_all, num_classes) if chosen["weighting"] == "nb" else None
+        weight, bias = regression(x_all, y_all, num_classes, chosen["C"], ratio)
     device = model.classifier.bias.device
     with torch.no_grad():
         model.words.weight.copy_(torch.as_tensor(alpha * weight, dtype=torch.float32, device=device))
@@ -199,62 +199,6 @@ def _cnn_logits(model: TextCNN, documents: Sequence[LabelledDocument], placement
         assert output.class_logits is not None
         logits.append(output.class_logits.float().cpu().numpy())
     return np.concatenate(logits).astype(np.float64)
-
-
-def _nb_ratios(x: csr_matrix, labels: np.ndarray, num_classes: int) -> np.ndarray:
-    """Naive Bayes log-count ratios (terms,) per class as in the module docstring, one row for two
-    classes (the second's) and one per class for more."""
-    present = (x > 0).astype(np.float64)
-    rows = []
-    for k in _ratio_classes(num_classes):
-        inside = 1.0 + np.asarray(present[labels == k].sum(axis=0)).ravel()
-        outside = 1.0 + np.asarray(present[labels != k].sum(axis=0)).ravel()
-        rows.append(np.log(inside / inside.sum()) - np.log(outside / outside.sum()))
-    return np.vstack(rows)
-
-
-def _regression(
-    x: csr_matrix, labels: np.ndarray, num_classes: int, c: float, ratios: np.ndarray | None
-) -> tuple[np.ndarray, np.ndarray]:
-    """Weights (classes, terms) and biases (classes,) of the regression over the bags, or over the
-    bags scaled by `ratios` (folded back into the weights).
-
-    Only the terms that occur in `x` are fit: a term that never occurs has no gradient but its L2
-    penalty's, so its weight stays at 0 either way, and leaving it out makes L-BFGS's own work
-    (linear in the number of weights) smaller: many word-pair slots hold no pair of the training set.
-    """
-    num_terms, present = x.shape[1], np.flatnonzero(x.getnnz(axis=0))
-    x = x[:, present]
-    if ratios is None:
-        regression = LogisticRegression(C=c, max_iter=2000).fit(x, labels)
-        coef, intercept = regression.coef_, regression.intercept_
-    else:
-        # One class against the rest per ratio; for two classes that is the second class's log-odds.
-        ratios = ratios[:, present]
-        regressions = [
-            LogisticRegression(C=c, max_iter=2000).fit(x.multiply(ratio).tocsr(), labels == k)
-            for k, ratio in zip(_ratio_classes(num_classes), ratios, strict=True)
-        ]
-        coef = np.vstack([r.coef_[0] * ratio for r, ratio in zip(regressions, ratios, strict=True)])
-        intercept = np.array([r.intercept_[0] for r in regressions])
-    weight = np.zeros((coef.shape[0], num_terms))
-    weight[:, present] = coef
-    return _class_weights(weight, intercept, num_classes)
-
-
-def _ratio_classes(num_classes: int) -> list[int]:
-    """The classes that get their own naive Bayes ratio: the second of two, else every class."""
-    return [1] if num_classes == 2 else list(range(num_classes))
-
-
-def _class_weights(
-    coef: np.ndarray, intercept: np.ndarray, num_classes: int
-) -> tuple[np.ndarray, np.ndarray]:
-    """One row of weights and one bias per class. scikit-learn gives two classes one row z for the
-    second class's log-odds; logits (-z/2, z/2) have the same softmax."""
-    if num_classes == 2:
-        return np.vstack([-coef / 2, coef / 2]), np.concatenate([-intercept / 2, intercept / 2])
-    return coef, intercept
 
 
 def _log_loss(logits: np.ndarray, labels: np.ndarray) -> float:

@@ -17,7 +17,8 @@ from textcnn.features import collate
 from textcnn.model import TextCNN
 from textcnn.tokenize import tokenize
 from textcnn.vocab import Vocabulary
-from training.bag_stage import ALPHA_GRID, BETA_GRID, C_GRID, WEIGHTINGS, _nb_ratios, fit_bag_of_words
+from training.bag_regression import nb_ratios
+from training.bag_stage import ALPHA_GRID, BETA_GRID, C_GRID, WEIGHTINGS, fit_bag_of_words
 from training.data import Example
 from training.device import place
 from training.train import TrainingDocument, _corpus_idf, _fit_bag_stage
@@ -67,14 +68,14 @@ def regression_log_probs(
         return np.log(LogisticRegression(C=c, max_iter=2000).fit(x, labels).predict_proba(x_dev))
     y = np.array(labels)
     if classes == 2:
-        r = _nb_ratios(csr_matrix(x), y, 2)[0]
+        r = nb_ratios(csr_matrix(x), y, 2)[0]
         z = LogisticRegression(C=c, max_iter=2000).fit(x * r, y).decision_function(x_dev * r)
         scores = np.stack([-z / 2, z / 2], axis=1)
     else:
         scores = np.stack(
             [
                 LogisticRegression(C=c, max_iter=2000).fit(x * r, y == k).decision_function(x_dev * r)
-                for k, r in enumerate(_nb_ratios(csr_matrix(x), y, classes))
+                for k, r in enumerate(nb_ratios(csr_matrix(x), y, classes))
             ],
             axis=1,
         )
@@ -118,9 +119,9 @@ def test_naive_bayes_ratios_by_hand() -> None:
     labels = np.array([0, 0, 1])
     inside, outside = np.array([1.0, 2.0, 2.0]), np.array([3.0, 1.0, 2.0])  # 1 + documents holding it
     expected = np.log(inside / inside.sum()) - np.log(outside / outside.sum())
-    np.testing.assert_allclose(_nb_ratios(x, labels, 2), [expected])
+    np.testing.assert_allclose(nb_ratios(x, labels, 2), [expected])
     # More classes: one row each, each class against the rest.
-    three = _nb_ratios(x, np.array([0, 1, 2]), 3)
+    three = nb_ratios(x, np.array([0, 1, 2]), 3)
     assert three.shape == (3, 3)
     first_in, first_out = np.array([2.0, 1.0, 2.0]), np.array([2.0, 2.0, 2.0])
     expected_first = np.log(first_in / first_in.sum()) - np.log(first_out / first_out.sum())
