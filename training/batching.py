@@ -5,12 +5,22 @@ random one-sentence documents pads to its longest sentence: on MR, batches of 50
 the positions their sentences hold. Sorting each pool of a few thousand shuffled documents by
 length before cutting it into batches, and shuffling the batches, keeps batches random in content
 and order while their lengths match (the bucketing of torchtext's BucketIterator and fairseq).
+
+A document's length here is its longest sentence, what it pads its batch's sentences to. Sorted by
+their total tokens, MR's batches convolved 1.28 times the windows their sentences hold, and BBC's
+1.27 times; sorted by their longest sentence, 1.16 and 1.18 (SST-2 and TREC, one sentence a
+document, the same either way).
 """
 
 import random
 from collections.abc import Sequence
 
 POOL_BATCHES = 100  # batches per pool that is sorted by length
+
+
+def padded_length(sentences: Sequence[Sequence[int]]) -> int:
+    """A document's length for grouping: its longest sentence's tokens (0 without sentences)."""
+    return max(map(len, sentences), default=0)
 
 
 def epoch_order(

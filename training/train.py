@@ -42,7 +42,7 @@ from textcnn.tokenize import tokenize
 from textcnn.vocab import PAD_ID, UNK_ID, Vocabulary
 from training import checkpoint, config_file, distributed, plots, report
 from training.bag_stage import fit_bag_of_words
-from training.batching import epoch_order
+from training.batching import epoch_order, padded_length
 from training.data import DataError, Example, Fields, holdout, load_examples
 from training.device import DEVICES, PRECISIONS, Placement, place, prepare_model
 from training.distributed import World
@@ -612,7 +612,7 @@ class Fit:
             DistributedDataParallel(model, find_unused_parameters=partial) if world.distributed else model
         )
         shuffle = random.Random(config.seed)  # the same on every rank: they agree on the global batches
-        lengths = [sum(map(len, d.document.token_ids)) for d in documents]
+        lengths = [padded_length(d.document.token_ids) for d in documents]
         progress = checkpoint.Progress()
         if resumed is not None:
             progress = checkpoint.restore(

@@ -4,7 +4,7 @@ import random
 
 import pytest
 
-from training.batching import epoch_order
+from training.batching import epoch_order, padded_length
 from training.train import parse_args
 
 
@@ -55,3 +55,9 @@ def test_the_flag_turns_grouping_off() -> None:
     base = ["--train", "train.jsonl", "--out", "out"]
     assert parse_args(base).group_by_length
     assert not parse_args([*base, "--random-batches"]).group_by_length
+
+
+def test_a_document_groups_by_its_longest_sentence() -> None:
+    # Its batch's sentences are padded to the longest, so that is what should match across a batch.
+    assert padded_length([(4, 5, 6), (7,), (8, 9)]) == 3
+    assert padded_length([]) == 0
