@@ -3,6 +3,7 @@ right characters of real BBC articles, and n-grams whose removal lowers the clas
 
 import json
 import math
+import statistics
 from pathlib import Path
 
 import pytest
@@ -195,14 +196,24 @@ def test_spans_point_at_the_ngrams(predictor: Predictor, articles: list[str]) ->
 
 @pytest.mark.slow
 def test_removing_the_top_ngram_lowers_the_class_score(confident: Predictor, articles: list[str]) -> None:
+    top_drops, last_drops, probability_drops = [], [], []
     for article in articles:
-        [before] = explain_classification(confident, [article], top_n=1)
-        top = before.ngrams[0]
-        cut = article[: top.start] + article[top.end :]
-        [after] = explain_classification(confident, [cut], label=before.label)
-        assert after.logit < before.logit, (top.text, before.label)
-        [classified] = confident.classify([cut])
-        assert classified.scores[before.label] < before.probability
+        [before] = explain_classification(confident, [article], top_n=200)
+        for ngram, drops in ((before.ngrams[0], top_drops), (before.ngrams[-1], last_drops)):
+            cut = article[: ngram.start] + article[ngram.end :]
+            [after] = explain_classification(confident, [cut], label=before.label)
+            drops.append(before.logit - after.logit)
+        [classified] = confident.classify(
+            [article[: before.ngrams[0].start] + article[before.ngrams[0].end :]]
+        )
+        probability_drops.append(before.probability - classified.scores[before.label])
+    # Cutting an n-gram also joins the text around it into new windows, and one of those can fire
+    # harder than the cut one did, so an article may rise; the attribution must hold for nearly all,
+    # and cutting the top n-gram must typically cost far more than cutting the lowest-ranked one.
+    assert sum(d > 0 for d in top_drops) >= 0.85 * len(articles), top_drops
+    assert sum(d > 0 for d in probability_drops) >= 0.85 * len(articles), probability_drops
+    typical_last = statistics.median(abs(d) for d in last_drops)
+    assert statistics.median(top_drops) > 5 * typical_last, (top_drops, last_drops)
 
 
 def test_a_requested_label_is_explained(predictor: Predictor, articles: list[str]) -> None:
