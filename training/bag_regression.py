@@ -16,7 +16,7 @@ def nb_ratios(x: csr_matrix, labels: np.ndarray, num_classes: int) -> np.ndarray
     classes (the second's) and one per class for more."""
     present = (x > 0).astype(np.float64)
     rows = []
-    for k in ratio_classes(num_classes):
+    for k in _ratio_classes(num_classes):
         inside = 1.0 + np.asarray(present[labels == k].sum(axis=0)).ravel()
         outside = 1.0 + np.asarray(present[labels != k].sum(axis=0)).ravel()
         rows.append(np.log(inside / inside.sum()) - np.log(outside / outside.sum()))
@@ -36,28 +36,30 @@ def regression(
     num_terms, present = x.shape[1], np.flatnonzero(x.getnnz(axis=0))
     x = x[:, present]
     if ratios is None:
-        regression = LogisticRegression(C=c, max_iter=2000).fit(x, labels)
-        coef, intercept = regression.coef_, regression.intercept_
+        fit = LogisticRegression(C=c, max_iter=2000).fit(x, labels)
+        coef, intercept = fit.coef_, fit.intercept_
     else:
         # One class against the rest per ratio; for two classes that is the second class's log-odds.
         ratios = ratios[:, present]
         regressions = [
             LogisticRegression(C=c, max_iter=2000).fit(x.multiply(ratio).tocsr(), labels == k)
-            for k, ratio in zip(ratio_classes(num_classes), ratios, strict=True)
+            for k, ratio in zip(_ratio_classes(num_classes), ratios, strict=True)
         ]
         coef = np.vstack([r.coef_[0] * ratio for r, ratio in zip(regressions, ratios, strict=True)])
         intercept = np.array([r.intercept_[0] for r in regressions])
     weight = np.zeros((coef.shape[0], num_terms))
     weight[:, present] = coef
-    return class_weights(weight, intercept, num_classes)
+    return _class_weights(weight, intercept, num_classes)
 
 
-def ratio_classes(num_classes: int) -> list[int]:
+def _ratio_classes(num_classes: int) -> list[int]:
     """The classes that get their own naive Bayes ratio: the second of two, else every class."""
     return [1] if num_classes == 2 else list(range(num_classes))
 
 
-def class_weights(coef: np.ndarray, intercept: np.ndarray, num_classes: int) -> tuple[np.ndarray, np.ndarray]:
+def _class_weights(
+    coef: np.ndarray, intercept: np.ndarray, num_classes: int
+) -> tuple[np.ndarray, np.ndarray]:
     """One row of weights and one bias per class. scikit-learn gives two classes one row z for the
     second class's log-odds; logits (-z/2, z/2) have the same softmax."""
     if num_classes == 2:
