@@ -199,13 +199,13 @@ def test_removing_the_top_ngram_lowers_the_class_score(confident: Predictor, art
     top_drops, last_drops, probability_drops = [], [], []
     for article in articles:
         [before] = explain_classification(confident, [article], top_n=200)
-        for ngram, drops in ((before.ngrams[0], top_drops), (before.ngrams[-1], last_drops)):
-            cut = article[: ngram.start] + article[ngram.end :]
+        top_cut, last_cut = (
+            article[: n.start] + article[n.end :] for n in (before.ngrams[0], before.ngrams[-1])
+        )
+        for cut, drops in ((top_cut, top_drops), (last_cut, last_drops)):
             [after] = explain_classification(confident, [cut], label=before.label)
             drops.append(before.logit - after.logit)
-        [classified] = confident.classify(
-            [article[: before.ngrams[0].start] + article[before.ngrams[0].end :]]
-        )
+        [classified] = confident.classify([top_cut])
         probability_drops.append(before.probability - classified.scores[before.label])
     # Cutting an n-gram also joins the text around it into new windows, and one of those can fire
     # harder than the cut one did, so an article may rise; the attribution must hold for nearly all,
