@@ -148,8 +148,8 @@ def benchmark(
         for split in planned:
             where = Path(scratch) / f"seed{split.seed}-fold{split.fold}"
             train_file, dev_file = (
-                _write(split.train, where / "train.jsonl"),
-                _write(split.dev, where / "dev.jsonl"),
+                write_examples(split.train, where / "train.jsonl"),
+                write_examples(split.dev, where / "dev.jsonl"),
             )
             for mode in modes:
                 config = replace(
@@ -429,7 +429,8 @@ def _labelled(examples: Sequence[Example]) -> list[Example]:
     return labelled
 
 
-def _write(examples: Sequence[Example], path: Path) -> Path:
+def write_examples(examples: Sequence[Example], path: Path) -> Path:
+    """The examples as JSON Lines of text and label, the rows a training run reads."""
     path.parent.mkdir(parents=True, exist_ok=True)
     with path.open("w", encoding="utf-8") as handle:
         for example in examples:
