@@ -39,7 +39,8 @@ def main(argv: Sequence[str] | None = None) -> None:
     args = parser.parse_args(argv)
 
     sources = resolve_sources(args.data)
-    names = [name for name in ("train", "dev", "all") if name in sources]
+    # A folder's all.* may hold its test rows too: it is read only where there is no train split.
+    names = [name for name in ("train", "dev") if name in sources] or ["all"]
     texts, labels, groups = [], [], []
     for name in names:
         rows = load_examples(str(sources[name]), fields=Fields("text", "label", NO_SUMMARY))

@@ -38,13 +38,14 @@ def test_headroom_check_trains_both_sizes_and_an_ensemble_of_one_is_the_model(
     assert result["tenth_more_gain"] == pytest.approx(gain, abs=0.01)
 
 
-def test_linear_cv_reads_train_and_dev_only_and_keeps_groups_in_one_fold(tmp_path: Path) -> None:
+def test_linear_cv_reads_train_and_dev_only(tmp_path: Path) -> None:
     # Two classes told apart by one word; the test split would contradict every training row.
     rows = [{"text": f"{word} item {i}", "label": word} for i in range(20) for word in ("apple", "pear")]
     _write(tmp_path / "data" / "train.jsonl", rows[:32])
     _write(tmp_path / "data" / "dev.jsonl", rows[32:])
     flipped = [{"text": r["text"], "label": "pear" if r["label"] == "apple" else "apple"} for r in rows]
     _write(tmp_path / "data" / "test.jsonl", flipped)
+    _write(tmp_path / "data" / "all.jsonl", rows + flipped)  # all the splits, test among them
     out = tmp_path / "cv.json"
     linear_cv.main(["--data", str(tmp_path / "data"), "--folds", "4", "--out", str(out)])
     result = json.loads(out.read_text())
