@@ -49,6 +49,8 @@ def main(argv: Sequence[str] | None = None) -> None:
     _, splits = plan(resolve_sources(own.data), fields, [own.split_seed], 10, 1, "fold", base.dev_fraction)
     split = splits[0]
     gold = np.array([e.label for e in split.dev])
+    # One column order for every model: a seed's rows may lack a rare class that another's hold.
+    classes = sorted({e.label for e in split.train if e.label is not None})
     rows: list[dict[str, float]] = []
     gains: list[float] = []
     log_probs: dict[tuple[str, int], np.ndarray] = {}
@@ -60,15 +62,15 @@ def main(argv: Sequence[str] | None = None) -> None:
             accuracy = {}
             for name, rows_used in (("all", inner_train), ("less", less)):
                 config = _config(base, rows_used, inner_dev, Path(scratch) / f"{name}-{seed}", seed)
-                labels, log_probs[name, seed] = _log_probs(train(config), split.dev)
-                accuracy[name] = _accuracy(labels, log_probs[name, seed], gold)
+                log_probs[name, seed] = _log_probs(train(config), split.dev, classes)
+                accuracy[name] = _accuracy(classes, log_probs[name, seed], gold)
             gains.append(accuracy["all"] - accuracy["less"])
             rows.append({"seed": seed, "train_docs": len(inner_train), "less_docs": len(less), **accuracy})
             print(json.dumps(rows[-1]), flush=True)
     ensembles = {
         k: round(
             statistics.fmean(
-                _accuracy(labels, np.mean([log_probs["all", s] for s in subset], axis=0), gold)
+                _accuracy(classes, np.mean([log_probs["all", s] for s in subset], axis=0), gold)
                 for subset in itertools.combinations(own.seeds, k)
             ),
             2,
@@ -111,16 +113,16 @@ def _config(
     )
 
 
-def _log_probs(model_dir: Path, rows: Sequence[Example]) -> tuple[tuple[str, ...], np.ndarray]:
-    """The model's labels and its class log-probabilities (rows, labels) on `rows`."""
+def _log_probs(model_dir: Path, rows: Sequence[Example], classes: Sequence[str]) -> np.ndarray:
+    """The model's class log-probabilities (rows, classes) on `rows`; a class it never saw gets
+    probability 0 (floored to keep the logarithm finite)."""
     predictor = Predictor.load(model_dir)
-    labels = predictor.info.labels
-    results = predictor.classify([e.text for e in rows], top_k=len(labels))
-    return labels, np.log(np.array([[r.scores[label] for label in labels] for r in results]) + 1e-12)
+    results = predictor.classify([e.text for e in rows], top_k=len(predictor.info.labels))
+    return np.log(np.array([[r.scores.get(c, 0.0) for c in classes] for r in results]) + 1e-12)
 
 
-def _accuracy(labels: Sequence[str], log_probs: np.ndarray, gold: np.ndarray) -> float:
-    return round(100 * float(np.mean(np.array(labels)[log_probs.argmax(axis=1)] == gold)), 2)
+def _accuracy(classes: Sequence[str], log_probs: np.ndarray, gold: np.ndarray) -> float:
+    return round(100 * float(np.mean(np.array(classes)[log_probs.argmax(axis=1)] == gold)), 2)
 
 
 if __name__ == "__main__":
