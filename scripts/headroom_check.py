@@ -7,12 +7,12 @@
 The benchmark's first split (training.benchmark.plan with `--split-seed`; the first fold when it
 cross-validates) gives train rows and dev rows. The dev rows are only ever scored; test rows are
 never read. For each seed, the train rows are cut into train' and dev' (a seeded 10%, for early
-stopping and the words stage), and two models are trained with the options after `--`, as the
-benchmark trains them: one on all of train', one on train' less another seeded tenth. Their
-difference is what a tenth more data gives, which is what retraining on train and dev together
-would add. The models on all of train' are then ensembled: the mean of their class
-log-probabilities, over every subset of k of the seeds. Prints and writes every model's dev accuracy,
-the mean gain of the extra tenth and each ensemble size's mean accuracy.
+stopping and the words stage), and two models are trained in Kim's embedding mode `--mode` (`rand`
+by default) with the options after `--`, as the benchmark trains them: one on all of train', one on
+train' less another seeded tenth. Their difference is what a tenth more data gives, which is what
+retraining on train and dev together would add. The models on all of train' are then ensembled: the
+mean of their class log-probabilities, over every subset of k of the seeds. Prints and writes every
+model's dev accuracy, the mean gain of the extra tenth and each ensemble size's mean accuracy.
 """
 
 import argparse
@@ -22,15 +22,15 @@ import statistics
 import sys
 import tempfile
 from collections.abc import Sequence
-from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
 
+from textcnn.config import EMBEDDING_MODES
 from textcnn.predict import Predictor
-from training.benchmark import NO_SUMMARY, plan, resolve_sources, write_examples
+from training.benchmark import NO_SUMMARY, plan, resolve_sources, run_config, write_examples
 from training.data import Example, Fields, holdout
-from training.train import TrainConfig, parse_args, train
+from training.train import parse_args, train
 
 
 def main(argv: Sequence[str] | None = None) -> None:
@@ -40,6 +40,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--data", nargs="+", required=True)
     parser.add_argument("--seeds", nargs="+", type=int, default=[1, 2, 3, 4])
     parser.add_argument("--split-seed", type=int, default=1, help="the benchmark split's seed")
+    parser.add_argument("--mode", default="rand", choices=EMBEDDING_MODES, help="Kim's embedding mode")
     parser.add_argument("--out", type=Path, required=True)
     args = sys.argv[1:] if argv is None else list(argv)
     own, training_args = parser.parse_known_args([a for a in args if a != "--"])
@@ -61,7 +62,10 @@ def main(argv: Sequence[str] | None = None) -> None:
             less, _ = holdout(inner_train, 0.1, 200 + seed)
             accuracy = {}
             for name, rows_used in (("all", inner_train), ("less", less)):
-                config = _config(base, rows_used, inner_dev, Path(scratch) / f"{name}-{seed}", seed)
+                where = Path(scratch) / f"{name}-{seed}"
+                train_file = write_examples(rows_used, where / "train.jsonl")
+                dev_file = write_examples(inner_dev, where / "dev.jsonl")
+                config = run_config(base, train_file, dev_file, where / "model", mode=own.mode, seed=seed)
                 log_probs[name, seed] = _log_probs(train(config), split.dev, classes)
                 accuracy[name] = _accuracy(classes, log_probs[name, seed], gold)
             gains.append(accuracy["all"] - accuracy["less"])
@@ -80,6 +84,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     summary = {
         "data": own.data,
         "split_seed": own.split_seed,
+        "mode": own.mode,
         "train_docs": len(split.train),
         "dev_docs": len(split.dev),
         "train_config": training_args,
@@ -93,24 +98,6 @@ def main(argv: Sequence[str] | None = None) -> None:
     print(f"mean dev accuracy of ensembles of k seeds: {by_size}")
     own.out.parent.mkdir(parents=True, exist_ok=True)
     own.out.write_text(json.dumps(summary, indent=2) + "\n")
-
-
-def _config(
-    base: TrainConfig, train_rows: Sequence[Example], dev_rows: Sequence[Example], where: Path, seed: int
-) -> TrainConfig:
-    """The benchmark's run settings (training.benchmark.benchmark) on these rows."""
-    return replace(
-        base,
-        train=str(write_examples(train_rows, where / "train.jsonl")),
-        dev=str(write_examples(dev_rows, where / "dev.jsonl")),
-        out=str(where / "model"),
-        text_field="text",
-        label_field="label",
-        summary_field=NO_SUMMARY,
-        seed=seed,
-        cache_dir="",
-        quiet=True,
-    )
 
 
 def _log_probs(model_dir: Path, rows: Sequence[Example], classes: Sequence[str]) -> np.ndarray:

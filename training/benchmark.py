@@ -152,20 +152,7 @@ def benchmark(
                 write_examples(split.dev, where / "dev.jsonl"),
             )
             for mode in modes:
-                config = replace(
-                    base,
-                    train=str(train_file),
-                    dev=str(dev_file),
-                    out=str(where / mode),
-                    text_field="text",
-                    label_field="label",
-                    summary_field=NO_SUMMARY,
-                    embedding_mode=mode,
-                    seed=split.seed,
-                    name=f"bench-{mode}",
-                    cache_dir="",
-                    quiet=True,
-                )
+                config = run_config(base, train_file, dev_file, where / mode, mode=mode, seed=split.seed)
                 result["runs"].append(_run_model(config, split, dev_only))
                 _log_run(result["runs"][-1])
                 _save(result, started, out)
@@ -205,6 +192,27 @@ def resolve_sources(data: Sequence[str]) -> dict[str, Path]:
             raise DataError(f"no train, test or all split among {[str(p) for p in paths]}")
         sources = {"all": sources["train"]}
     return sources
+
+
+def run_config(
+    base: TrainConfig, train_file: Path, dev_file: Path, out: Path, *, mode: str, seed: int
+) -> TrainConfig:
+    """One run's settings: `base` on these files (written by write_examples), classification only,
+    in embedding mode `mode`, quiet and without the oracle cache."""
+    return replace(
+        base,
+        train=str(train_file),
+        dev=str(dev_file),
+        out=str(out),
+        text_field="text",
+        label_field="label",
+        summary_field=NO_SUMMARY,
+        embedding_mode=mode,
+        seed=seed,
+        name=f"bench-{mode}",
+        cache_dir="",
+        quiet=True,
+    )
 
 
 def plan(
