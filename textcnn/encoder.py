@@ -78,11 +78,7 @@ class KimEncoder(nn.Module):
 
     def _responses(self, token_ids: torch.Tensor, lengths: torch.Tensor) -> list[torch.Tensor]:
         """Each filter width's responses, (n, num_filters, positions), -inf where a window may not start."""
-        shortfall = max(self.filter_widths) - token_ids.shape[1]
-        if shortfall > 0:
-            token_ids = F.pad(token_ids, (0, shortfall), value=PAD_ID)
-        if self.margin:
-            token_ids = F.pad(token_ids, (self.margin, self.margin), value=PAD_ID)
+        token_ids = self._pad(token_ids)
         # Channels-last: each convolution runs as a 2-D one of height 1 over (n, embedding_dim, 1,
         # time) with the embedding dimension innermost in memory, which is the embedding's own
         # layout (no copy). oneDNN's channels-last kernels ran the model's own length buckets about
@@ -95,18 +91,32 @@ class KimEncoder(nn.Module):
             weight = conv.weight.unsqueeze(2).contiguous(memory_format=torch.channels_last)
             # (n, num_filters, time - width + 1), time-major in memory
             responses = F.conv2d(x, weight, conv.bias).squeeze(2)
-            starts = torch.arange(responses.shape[2], device=responses.device)
-            if self.margin:  # windows that hold at least one token
-                first_start = self.margin - width + 1
-                last_start = lengths + self.margin - 1  # (n,)
-            else:  # windows inside the sequence (one, from 0, when it is shorter than the filter)
-                first_start = 0
-                last_start = (lengths - width).clamp(min=0)
-            invalid = (starts[None, :] < first_start) | (starts[None, :] > last_start[:, None])
-            # In place: the responses are this call's own tensor, and the convolution's gradient
-            # needs its input, not its output.
-            masked.append(responses.masked_fill_(invalid[:, None, :], float("-inf")))
+            masked.append(self._mask(responses, width, lengths))
         return masked
+
+    def _pad(self, token_ids: torch.Tensor) -> torch.Tensor:
+        """token_ids (n, time) padded to the widest filter and, when wide, by the margin at each end."""
+        shortfall = max(self.filter_widths) - token_ids.shape[1]
+        if shortfall > 0:
+            token_ids = F.pad(token_ids, (0, shortfall), value=PAD_ID)
+        if self.margin:
+            token_ids = F.pad(token_ids, (self.margin, self.margin), value=PAD_ID)
+        return token_ids
+
+    def _mask(self, responses: torch.Tensor, width: int, lengths: torch.Tensor) -> torch.Tensor:
+        """responses (n, num_filters, positions) of windows `width` wide over `_pad`'s ids, set to
+        -inf in place where a window may not start."""
+        starts = torch.arange(responses.shape[2], device=responses.device)
+        if self.margin:  # windows that hold at least one token
+            first_start = self.margin - width + 1
+            last_start = lengths + self.margin - 1  # (n,)
+        else:  # windows inside the sequence (one, from 0, when it is shorter than the filter)
+            first_start = 0
+            last_start = (lengths - width).clamp(min=0)
+        invalid = (starts[None, :] < first_start) | (starts[None, :] > last_start[:, None])
+        # In place: the responses are the caller's own tensor, and the convolution's gradient
+        # needs its input, not its output.
+        return responses.masked_fill_(invalid[:, None, :], float("-inf"))
 
     def _features(self, pooled: list[torch.Tensor], lengths: torch.Tensor) -> torch.Tensor:
         features = torch.relu(torch.cat(pooled, dim=1))  # (n, output_dim)

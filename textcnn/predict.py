@@ -17,6 +17,7 @@ from textcnn import artifact
 from textcnn.config import ModelInfo
 from textcnn.errors import InputError, LimitExceeded, UnsupportedTaskError
 from textcnn.features import Document, collate, prepare
+from textcnn.lookup import DEFAULT_BUDGET_MB, Inference, describe, install
 from textcnn.model import TextCNN
 from textcnn.selection import SELECTION_RULES, resolve_length, select_sentences
 from textcnn.vocab import Vocabulary
@@ -78,7 +79,8 @@ class Predictor:
     `batch_size` caps the documents of one forward pass. `max_sentences` refuses longer documents
     (LimitExceeded) before any model work. `bf16` runs convolutions and matmuls under bfloat16
     autocast. `scorer` is how forward passes run: `self.scores` by default; a server may route them
-    through a micro-batcher that shares passes between requests.
+    through a micro-batcher that shares passes between requests. `inference` says how the encoder
+    runs (textcnn.lookup): `load` installs lookup tables; a model passed in directly keeps its encoder.
     """
 
     def __init__(
@@ -90,8 +92,10 @@ class Predictor:
         batch_size: int = 32,
         max_sentences: int | None = None,
         bf16: bool = False,
+        inference: Inference | None = None,
     ) -> None:
         self.model = model.eval()
+        self.inference = describe(model.encoder) if inference is None else inference
         self.vocab = vocab
         self.info = info
         self.batch_size = batch_size
@@ -110,9 +114,24 @@ class Predictor:
         batch_size: int = 32,
         max_sentences: int | None = None,
         bf16: bool = False,
+        table_budget_mb: float = DEFAULT_BUDGET_MB,
+        table_dtype: str = "float32",
     ) -> "Predictor":
-        """Load a model directory; raises ModelLoadError if it is missing or damaged."""
-        return cls(*artifact.load(directory), batch_size=batch_size, max_sentences=max_sentences, bf16=bf16)
+        """Load a model directory with its encoder as lookup tables where they fit in
+        `table_budget_mb` of `table_dtype` (textcnn.lookup.install), the convolution otherwise.
+        Raises ModelLoadError if the directory is missing or damaged, ValueError for a bad table
+        setting."""
+        model, vocab, info = artifact.load(directory)
+        inference = install(model, budget_mb=table_budget_mb, dtype=table_dtype)
+        return cls(
+            model,
+            vocab,
+            info,
+            batch_size=batch_size,
+            max_sentences=max_sentences,
+            bf16=bf16,
+            inference=inference,
+        )
 
     @property
     def can_classify(self) -> bool:
