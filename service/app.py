@@ -107,6 +107,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                 batch_size=settings.batch_size,
                 max_sentences=settings.max_sentences_per_document,
                 bf16=bf16,
+                table_budget_mb=settings.table_budget_mb,
             )
         except TextCNNError as error:
             logger.critical("cannot start: %s", error)
@@ -263,6 +264,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             labels=list(served.info.labels),
             tasks=tasks,
             metrics=artifact.read_extra(settings.model_dir, "metrics.json"),
+            encoder=vars(served.inference),
         )
 
     # Without explain, answers carry no explanation keys at all (exclude_none), exactly as before.

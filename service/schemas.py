@@ -221,6 +221,7 @@ class ModelResponse(BaseModel):
     labels: list[str]
     tasks: list[str]
     metrics: dict[str, object] | None
+    encoder: dict[str, str | int] | None = None  # textcnn.lookup.Inference: lookup tables or convolution
 
 
 class Status(BaseModel):

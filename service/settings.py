@@ -6,6 +6,7 @@ from typing import Literal
 from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from textcnn.lookup import DEFAULT_BUDGET_MB
 from textcnn.predict import DEFAULT_MODEL_DIR
 
 
@@ -21,6 +22,9 @@ class Settings(BaseSettings):
     micro_batching: bool = Field(True, description="share forward passes between concurrent requests")
     batch_wait_ms: float = Field(2.0, ge=0, description="longest wait for more requests to join a pass")
     bf16: bool = Field(False, description="bfloat16 autocast, where the CPU computes it natively")
+    table_budget_mb: float = Field(
+        DEFAULT_BUDGET_MB, ge=0, description="largest lookup tables (MB) to replace the convolution with"
+    )
     max_body_bytes: int = Field(5_000_000, ge=1, description="larger request bodies get 413")
     max_documents: int = Field(64, ge=1, description="documents per request")
     max_characters: int = Field(100_000, ge=1, description="characters per document")
