@@ -5,8 +5,11 @@ weighted by its corpus IDF (so words found in almost every document join little)
 log(distinct words of one) + log(distinct words of the other) (Mihalcea and Tarau, 2004). A
 sentence is central when central sentences share its words: the recursive part that a count of
 repeated words alone (TextCNN.salience's recurrence) does not see. There are no self-loops, so a
-sentence cannot make itself central.
+sentence cannot make itself central. Edges join sentences at most WINDOW apart, and the graph is
+a list of them, so the work grows linearly with a document's sentences.
 """
+
+from dataclasses import dataclass
 
 import torch
 
@@ -15,51 +18,78 @@ from textcnn.features import Batch
 
 DAMPING = 0.85
 ITERATIONS = 50  # the error shrinks by DAMPING each round: 0.85 ** 50 < 3e-4
+# Sentences at most this far apart may share an edge. It bounds the work per sentence, so a
+# document of thousands of sentences costs time and memory linear in its sentences, not a dense
+# square; a news article is shorter than this, and its graph is whole.
+WINDOW = 64
 
 
-def overlap_graph(batch: Batch, idf: torch.Tensor) -> torch.Tensor:
-    """Edge weights between the sentences of each document, (docs, max_sents, max_sents), zero on
-    the diagonal, for padding and between sentences without a shared word of positive IDF."""
-    docs, max_sents = batch.num_docs, batch.max_sentences
-    vocab = idf.shape[0]
-    sentence_ids, terms = [], []
+@dataclass(frozen=True)
+class Edges:
+    """A batch's overlap graph as directed edges (each pair both ways) between grid indexes,
+    doc * max_sents + position; pairs without an edge are absent."""
+
+    source: torch.Tensor  # (edges,) long
+    target: torch.Tensor  # (edges,) long
+    weight: torch.Tensor  # (edges,) float, positive
+
+
+def overlap_graph(batch: Batch, idf: torch.Tensor, window: int = WINDOW) -> Edges:
+    """The edges between sentences of one document at most `window` apart that share a word of
+    positive IDF, weighted by the summed IDF of the distinct words they share over their sizes. No
+    self-loops, no edges for padding or across documents."""
+    vocab, max_sents = idf.shape[0], batch.max_sentences
+    owners, found = [], []
     for bucket in batch.buckets:
         words, rows = sentence_terms(bucket.token_ids, bucket.lengths, vocab, 0)
-        owners = bucket.grid_index[rows]
-        sentence_ids.append(owners)
-        # A term per document and word, so that words never join sentences of different documents.
-        terms.append(owners // max_sents * vocab + words)
-    if not terms:
-        return torch.zeros(docs, max_sents, max_sents)
-    owner, term = torch.cat(sentence_ids), torch.cat(terms)
-    positive = idf[term % vocab] > 0
-    owner, term = owner[positive], term[positive]
-    # Number each document's words from 0: the terms sort document by document.
-    words, column = torch.unique(term, return_inverse=True)
-    per_document = torch.bincount(words // vocab, minlength=docs)
-    first = torch.cumsum(per_document, dim=0) - per_document
-    column = column - first[owner // max_sents]
-    # (docs, sentences, words): sqrt(IDF) where the sentence holds the word (once however often).
-    incidence = torch.zeros(docs, max_sents, int(per_document.max()))
-    incidence[owner // max_sents, owner % max_sents, column] = idf[term % vocab].sqrt()
-    graph = incidence @ incidence.transpose(1, 2)  # the summed IDF of the words two sentences share
-    distinct = (incidence > 0).sum(dim=2)  # (docs, max_sents)
-    log_size = torch.log(distinct.clamp(min=1).to(graph.dtype))
-    graph = graph / (log_size[:, :, None] + log_size[:, None, :]).clamp(min=1.0)
-    return graph * (1 - torch.eye(max_sents))
+        owners.append(bucket.grid_index[rows])
+        found.append(words)
+    empty = torch.zeros(0, dtype=torch.long)
+    if not owners:
+        return Edges(empty, empty, torch.zeros(0))
+    owner, word = torch.cat(owners), torch.cat(found)
+    positive = idf[word] > 0
+    pair = torch.unique(owner[positive] * vocab + word[positive])  # each (sentence, word) once
+    sentence, word = pair // vocab, pair % vocab
+    distinct = torch.bincount(sentence, minlength=batch.num_docs * max_sents)  # (grid,) words each
+    # Occurrences grouped by document and word, in sentence order within a group: the k-th next
+    # member of a group is at least k sentences on, so `window` shifts find every pair in the window.
+    order = torch.argsort((sentence // max_sents * vocab + word) * max_sents + sentence % max_sents)
+    sentence, word = sentence[order], word[order]
+    sources, targets, shared = [empty], [empty], [torch.zeros(0)]
+    for shift in range(1, window + 1):
+        first, second = sentence[:-shift], sentence[shift:]
+        same = (word[:-shift] == word[shift:]) & (second - first <= window)
+        same &= first // max_sents == second // max_sents
+        if not bool(same.any()):  # then no group has a member this many on within the window
+            break
+        sources.append(first[same])
+        targets.append(second[same])
+        shared.append(idf[word[shift:][same]])
+    grid = batch.num_docs * max_sents
+    # One edge per pair: the IDF of every word the two share, summed.
+    edge, inverse = torch.unique(torch.cat(sources) * grid + torch.cat(targets), return_inverse=True)
+    weight = torch.zeros(edge.shape[0]).index_add_(0, inverse, torch.cat(shared))
+    source, target = edge // grid, edge % grid
+    log_size = torch.log(distinct.clamp(min=1).to(weight.dtype))
+    weight = weight / (log_size[source] + log_size[target]).clamp(min=1.0)
+    return Edges(torch.cat([source, target]), torch.cat([target, source]), torch.cat([weight, weight]))
 
 
-def pagerank(graph: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+def pagerank(graph: Edges, mask: torch.Tensor) -> torch.Tensor:
     """Stationary scores of a random walk over each document's graph that follows an edge with
     probability DAMPING and otherwise jumps to any sentence, (docs, max_sents) summing to 1 over the
-    unmasked sentences. graph: (docs, max_sents, max_sents); mask: (docs, max_sents) bool."""
-    keep = mask.to(graph.dtype)
-    count = keep.sum(dim=1, keepdim=True).clamp(min=1)  # (docs, 1)
-    steps = graph / graph.sum(dim=2, keepdim=True).clamp(min=1e-12)  # row-stochastic where a row has edges
-    rank = keep / count
+    unmasked sentences. mask: (docs, max_sents) bool."""
+    docs, max_sents = mask.shape
+    keep = mask.to(graph.weight.dtype)
+    jump = keep / keep.sum(dim=1, keepdim=True).clamp(min=1)  # (docs, max_sents)
+    out = torch.zeros(docs * max_sents).index_add_(0, graph.source, graph.weight)
+    step = graph.weight / out[graph.source]  # (edges,): each sentence's edges share its rank
+    rank = jump
     for _ in range(ITERATIONS):
-        walked = torch.bmm(steps.transpose(1, 2), rank.unsqueeze(2)).squeeze(2)
-        rank = (1 - DAMPING) * keep / count + DAMPING * walked
+        passed = step * rank.view(-1)[graph.source]
+        walked = torch.zeros(docs * max_sents).index_add_(0, graph.target, passed).view(docs, max_sents)
+        rank = (1 - DAMPING) * jump + DAMPING * walked
         # Sentences without edges pass nothing on; rescaling keeps the total at 1.
         rank = rank / rank.sum(dim=1, keepdim=True).clamp(min=1e-12)
     return rank

@@ -9,9 +9,9 @@ import numpy as np
 import pytest
 import torch
 
-from textcnn.centrality import DAMPING, centrality, overlap_graph, pagerank
+from textcnn.centrality import DAMPING, WINDOW, Edges, centrality, overlap_graph, pagerank
 from textcnn.config import ModelConfig
-from textcnn.features import Document, collate, prepare
+from textcnn.features import Batch, Document, collate, prepare
 from textcnn.model import TextCNN
 from textcnn.tokenize import tokenize
 from textcnn.vocab import Vocabulary
@@ -23,11 +23,23 @@ def _documents(texts: list[str], vocab: Vocabulary) -> list[Document]:
     return [prepare(t, vocab, lowercase=True, max_tokens=100) for t in texts]
 
 
+def _dense(edges: Edges, docs: int, max_sents: int) -> torch.Tensor:
+    """The edges as (docs, max_sents, max_sents) weights, zero where there is no edge."""
+    assert torch.equal(edges.source // max_sents, edges.target // max_sents)  # none across documents
+    graph = torch.zeros(docs, max_sents, max_sents)
+    graph[edges.source // max_sents, edges.source % max_sents, edges.target % max_sents] = edges.weight
+    return graph
+
+
+def _graph(batch: Batch, idf: torch.Tensor, window: int = WINDOW) -> torch.Tensor:
+    return _dense(overlap_graph(batch, idf, window), batch.num_docs, batch.max_sentences)
+
+
 def test_overlap_graph_by_hand() -> None:
     vocab = Vocabulary(["<pad>", "<unk>", "bank", "rates", "rose", ".", "fell", "again"])
     idf = torch.tensor([0.0, 0.0, 2.0, 1.0, 1.0, 0.0, 3.0, 4.0])
     text = "Bank rates rose.\nBank rates fell.\nRates fell again again."
-    graph = overlap_graph(collate(_documents([text], vocab)), idf)[0]
+    graph = _graph(collate(_documents([text], vocab)), idf)[0]
     # Distinct words of positive IDF: {bank, rates, rose} 3, {bank, rates, fell} 3, {rates, fell, again} 3;
     # "." has IDF 0 and "again" counts once. Shared IDF over log 3 + log 3.
     norm = 2 * math.log(3)
@@ -44,7 +56,7 @@ def test_overlap_graph_by_hand() -> None:
 def test_short_sentences_are_not_divided_below_one() -> None:
     vocab = Vocabulary(["<pad>", "<unk>", "rates", "rose"])
     idf = torch.tensor([0.0, 0.0, 1.0, 2.0])
-    graph = overlap_graph(collate(_documents(["Rates.\nRates rose."], vocab)), idf)[0]
+    graph = _graph(collate(_documents(["Rates.\nRates rose."], vocab)), idf)[0]
     # log 1 + log 2 < 1: the denominator is floored at 1, so the edge is the shared IDF itself.
     assert graph[0, 1].item() == pytest.approx(1.0)
 
@@ -68,13 +80,37 @@ def test_pagerank_matches_a_plain_power_iteration_on_real_articles() -> None:
     idf = torch.rand(len(vocab), generator=torch.Generator().manual_seed(0)) + 0.5
     idf[:2] = 0  # padding and unknown
     batch = collate(_documents(texts, vocab))
-    graph = overlap_graph(batch, idf)
-    rank = pagerank(graph, batch.sentence_mask)
+    graph = _graph(batch, idf)
+    rank = pagerank(overlap_graph(batch, idf), batch.sentence_mask)
     for d in range(len(texts)):
         n = int(batch.sentence_mask[d].sum())
         expected = _power_iteration(graph[d, :n, :n].double().numpy())
         np.testing.assert_allclose(rank[d, :n].numpy(), expected, atol=1e-5)
         assert rank[d, n:].abs().sum() == 0
+
+
+def test_edges_join_only_sentences_within_the_window() -> None:
+    vocab = Vocabulary(["<pad>", "<unk>", "bank", "fell", "."])
+    idf = torch.tensor([0.0, 0.0, 1.0, 2.0, 0.0])
+    batch = collate(_documents(["\n".join(["Bank fell."] * 7), "Bank.\nBank."], vocab))
+    whole, windowed = _graph(batch, idf, window=6), _graph(batch, idf, window=2)
+    apart = (torch.arange(7)[:, None] - torch.arange(7)[None, :]).abs()  # (7, 7)
+    # log 2 + log 2 > 1: every pair shares bank and fell, 3 over that.
+    expected = torch.where(apart > 0, 3 / (2 * math.log(2)), 0.0)
+    torch.testing.assert_close(whole[0, :7, :7], expected)
+    torch.testing.assert_close(windowed[0, :7, :7], torch.where(apart <= 2, expected, 0.0))
+    assert whole[1, 0, 1] == whole[1, 1, 0] == pytest.approx(1.0)  # one shared word, floored at 1
+
+
+def test_a_long_document_costs_edges_linear_in_its_sentences() -> None:
+    vocab = Vocabulary(["<pad>", "<unk>", "bank", "fell", "."])
+    idf = torch.tensor([0.0, 0.0, 1.0, 2.0, 0.0])
+    sentences = 2_000
+    batch = collate(_documents(["\n".join(["Bank fell."] * sentences)], vocab))
+    edges = overlap_graph(batch, idf)
+    assert edges.source.shape[0] == 2 * sum(min(WINDOW, sentences - 1 - i) for i in range(sentences))
+    features = centrality(batch, idf)
+    assert features.shape == (1, sentences) and torch.isfinite(features).all()
 
 
 def test_the_hub_of_a_star_is_most_central() -> None:
