@@ -7,13 +7,14 @@ TEXTCNN_SHUTDOWN_TIMEOUT_S.
 """
 
 import logging
+import resource
 import sys
 
 import uvicorn
 from pydantic import ValidationError
 
 from service.observability import configure_logging
-from service.settings import Settings
+from service.settings import Settings, unknown_variables
 
 logger = logging.getLogger("service")
 
@@ -22,13 +23,18 @@ def main() -> None:
     try:
         settings = Settings()
     except ValidationError as error:
+        # A check across settings (loc empty) names its variables in its own message.
         problems = "; ".join(
-            f"TEXTCNN_{'_'.join(map(str, e['loc'])).upper()}: {e['msg']}" for e in error.errors()
+            f"TEXTCNN_{'_'.join(map(str, e['loc'])).upper()}: {e['msg']}" if e["loc"] else e["msg"]
+            for e in error.errors()
         )
         logging.basicConfig(format="%(levelname)s %(message)s")
         logger.critical("cannot start: %s", problems)
         sys.exit(2)
     configure_logging(settings)
+    for name in unknown_variables():
+        logger.warning("%s is not a setting and is ignored (misspelt?)", name)
+    _room_for_connections(settings.max_connections)
     uvicorn.run(
         "service.main:app",
         host=settings.host,
@@ -40,7 +46,23 @@ def main() -> None:
         # A server that closes an idle connection races the client's next request on it, which then
         # fails without an answer; the client side closing it first never loses a request.
         timeout_keep_alive=settings.keep_alive_s,
+        http="service.http:GuardedHttpTools",
+        h11_max_incomplete_event_size=settings.max_header_bytes,  # where h11 is used instead
     )
+
+
+def _room_for_connections(connections: int) -> None:
+    """Raise the open-file limit to its ceiling, so the connection cap, not the kernel, refuses."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft != hard:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+    if connections + 64 > hard:  # the model files, logs and listening socket need some too
+        logger.warning(
+            "TEXTCNN_MAX_CONNECTIONS=%d is near the open-file limit of %d: connections beyond it fail "
+            "without an answer; lower it or raise the limit",
+            connections,
+            hard,
+        )
 
 
 if __name__ == "__main__":

@@ -7,6 +7,7 @@ share forward passes (service/batching.py); predict routes need an API key when 
 (service/auth.py).
 """
 
+import asyncio
 import json
 import logging
 import os
@@ -27,8 +28,9 @@ from starlette.routing import Match
 from starlette.types import Scope
 
 from service import auth, memory, schemas
-from service.backpressure import ModelGate, Overloaded, TimedOut
-from service.batching import MicroBatcher
+from service.backpressure import Cancelled, ModelGate, Overloaded, TimedOut
+from service.batching import MicroBatcher, lanes
+from service.budget import budgeted, check_characters
 from service.cpu import torch_threads
 from service.limits import BodySizeLimit
 from service.observability import Metrics, Observability
@@ -48,10 +50,11 @@ from textcnn.predict import Classification, Predictor, Summary, bf16_supported
 logger = logging.getLogger("service")
 
 STATIC = Path(__file__).parent / "static"
-
-
-class TooLarge(LimitExceeded):
-    """A request within the byte limit that still exceeds a document or character limit."""
+# A forward pass holds at most this many tokens, so a long request is split into chunks that can be
+# stopped between; requests of at most SHORT_TOKENS tokens have a lane of their own, so a long
+# document never holds their pass.
+PASS_TOKENS = 16_384
+SHORT_TOKENS = 2_048
 
 
 # The one place where errors become HTTP statuses; anything else from the library is a 400.
@@ -61,6 +64,7 @@ STATUS_FOR_ERROR: dict[type[TextCNNError], int] = {
     InputError: 422,
     UnsupportedTaskError: 400,
     Overloaded: 503,
+    Cancelled: 503,
     TimedOut: 504,
 }
 
@@ -116,26 +120,31 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.state.model_version = artifact.fingerprint(settings.model_dir)
         gate = ModelGate(settings.requests_at_once(), settings.queue_size, settings.request_timeout_s)
         app.state.gate = gate
-        batcher = None
+        batchers = []
         if settings.micro_batching:
-            batcher = MicroBatcher(
-                served.scores,
-                max_documents=settings.batch_size,
-                max_wait_s=settings.batch_wait_ms / 1000,
-                expected=lambda: gate.running,
-                observe=metrics.observe_pass,
-            )
-            served.scorer = batcher.scores
+            batchers = [
+                MicroBatcher(
+                    served.scores,
+                    max_documents=settings.batch_size,
+                    max_wait_s=settings.batch_wait_ms / 1000,
+                    max_tokens=PASS_TOKENS,
+                    expected=lambda: gate.running,
+                    observe=metrics.observe_pass,
+                )
+                for _ in ("short", "long")
+            ]
+            served.scorer = budgeted(lanes(*batchers, short_tokens=SHORT_TOKENS), settings)
         else:
-            served.scorer = metrics.observed(served.scores)
-        app.state.batcher = batcher
+            served.scorer = budgeted(metrics.observed(served.scores), settings)
+        app.state.batcher = batchers[0] if batchers else None
         metrics.model.info({"name": served.info.name, "version": app.state.model_version})
         logger.info("serving %s from %s", served.info.name, settings.model_dir)
         yield
-        logger.info("shutting down: finishing the requests admitted to the model")
-        gate.close()
-        if batcher is not None:
-            batcher.close()
+        logger.info("shutting down: stopping the requests still admitted to the model")
+        # Off the event loop, so that the 503s of the cancelled requests still go out meanwhile.
+        await asyncio.to_thread(gate.close)
+        for batcher in batchers:
+            await asyncio.to_thread(batcher.close)
 
     app = FastAPIOffline(
         title="textcnn",
@@ -199,15 +208,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         return served
 
     def checked(request: schemas.Documents, route: str) -> list[str]:
-        """The documents, within the count and length limits (cheap: checked before the queue)."""
+        """The documents, within the count and character limits (cheap: checked before the queue)."""
         texts = request.as_list()
-        if len(texts) > settings.max_documents:
-            raise TooLarge(f"{len(texts)} documents exceed the limit of {settings.max_documents} per request")
-        for i, text in enumerate(texts):
-            if len(text) > settings.max_characters:
-                raise TooLarge(
-                    f"document {i} has {len(text)} characters, over the limit of {settings.max_characters}"
-                )
+        check_characters(texts, settings)
         metrics.documents.labels(route).observe(len(texts))
         if settings.log_texts:
             logger.info("documents: %s", json.dumps(texts, ensure_ascii=False))

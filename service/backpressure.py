@@ -4,7 +4,10 @@ Model work runs on the gate's own threads (as many as `concurrency`); the execut
 waiting line. A request is admitted only while fewer than `concurrency + queue_size` are admitted,
 so memory and latency stay bounded under any load. Each request has one deadline: if it is still
 waiting when the deadline passes it leaves the queue (503); if the model is still working on it, it
-is answered 504 and its slot stays taken until the work ends, so the gate never overcommits.
+is answered 504 and cancelled: its work stops at the next chunk boundary (service/batching.py checks
+`cancellation()`), and its slot stays taken until then, so the gate never overcommits. A request the
+server gives up on (uvicorn cancels it when the shutdown timeout ends) is cancelled the same way and
+answered 503, never 500.
 """
 
 import asyncio
@@ -18,6 +21,14 @@ from textcnn.errors import TextCNNError
 
 T = TypeVar("T")
 
+_NEVER = threading.Event()
+_CANCELLED: contextvars.ContextVar[threading.Event] = contextvars.ContextVar("cancelled", default=_NEVER)
+
+
+def cancellation() -> threading.Event:
+    """Set once the current request is cancelled; work between its chunks checks it."""
+    return _CANCELLED.get()
+
 
 class Overloaded(TextCNNError):
     """No room in the queue, or the wait in it ran past the request timeout: retry later (503)."""
@@ -25,6 +36,10 @@ class Overloaded(TextCNNError):
 
 class TimedOut(TextCNNError):
     """The model did not finish the request within the request timeout (504)."""
+
+
+class Cancelled(TextCNNError):
+    """The request's work was stopped: nobody waits for its answer any more."""
 
 
 class ModelGate:
@@ -62,13 +77,25 @@ class ModelGate:
                     f"(concurrency {self.concurrency}, queue {self.capacity - self.concurrency}); retry later"
                 )
             self._admitted += 1
-        # The request's context (its request id for the logs) goes with it onto the model thread.
-        future = self._executor.submit(contextvars.copy_context().run, work)
+        cancelled = threading.Event()
+        # The request's context (its request id for the logs, its cancellation) goes with it onto the
+        # model thread.
+        context = contextvars.copy_context()
+        context.run(_CANCELLED.set, cancelled)
+        future = self._executor.submit(context.run, work)
         future.add_done_callback(self._release)
         waiting = asyncio.wrap_future(future)
-        done, _ = await asyncio.wait({waiting}, timeout=self.timeout_s)  # leaves the work running
+        try:
+            done, _ = await asyncio.wait({waiting}, timeout=self.timeout_s)  # leaves the work running
+        except asyncio.CancelledError:
+            # The server gave up on the request (shutdown past its timeout): stop its work, answer 503.
+            cancelled.set()
+            future.cancel()
+            waiting.add_done_callback(lambda f: f.cancelled() or f.exception())
+            raise Overloaded("the server is shutting down; retry on another instance") from None
         if done:
             return waiting.result()
+        cancelled.set()
         # Nobody will read this answer; fetching it when it comes keeps asyncio from warning.
         waiting.add_done_callback(lambda f: f.cancelled() or f.exception())
         if future.cancel():
@@ -86,5 +113,6 @@ class ModelGate:
             self._admitted -= 1
 
     def close(self) -> None:
-        """Finish the admitted work (drain) and stop the threads."""
+        """Finish the admitted work (drain) and stop the threads. At shutdown uvicorn has cancelled
+        the requests still running past its timeout first, so their work stops at its next chunk."""
         self._executor.shutdown(wait=True)

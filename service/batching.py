@@ -9,6 +9,12 @@ wait for requests that are running but have not reached the model yet (`expected
 
 If a pass fails, each request of the batch is run alone, so one bad document fails only its own
 request.
+
+Work stays bounded and stoppable: a pass holds at most `max_tokens` tokens (one document over it goes
+alone), a request larger than a pass is split into chunks that queue one after another, and a request
+whose deadline has passed (service/backpressure.py cancels it) is dropped before its next chunk, so the
+queue behind it moves on. `lanes` routes each request by its tokens to a batcher of its own, so a long
+document never shares, or waits for, the pass of short ones.
 """
 
 import logging
@@ -19,6 +25,7 @@ from collections.abc import Callable, Sequence
 from concurrent.futures import Future
 from dataclasses import dataclass, field
 
+from service.backpressure import Cancelled, cancellation
 from textcnn.features import Document
 from textcnn.predict import Scorer, Scores
 
@@ -29,7 +36,13 @@ logger = logging.getLogger(__name__)
 class _Request:
     documents: Sequence[Document]
     sentences: bool  # whether the request needs sentence probabilities
+    cancelled: threading.Event
     answer: Future[list[Scores]] = field(default_factory=Future)
+
+
+def tokens(documents: Sequence[Document]) -> int:
+    """The tokens a forward pass convolves for these documents: its cost."""
+    return sum(len(ids) for d in documents for ids in d.token_ids)
 
 
 class MicroBatcher:
@@ -45,11 +58,13 @@ class MicroBatcher:
         *,
         max_documents: int,
         max_wait_s: float,
+        max_tokens: int | None = None,
         expected: Callable[[], int] = lambda: 0,
         observe: Callable[[int, int], None] = lambda requests, documents: None,
     ) -> None:
         self.max_documents = max_documents
         self.max_wait_s = max_wait_s
+        self.max_tokens = max_tokens
         self._score = score
         self._expected = expected
         self._observe = observe
@@ -66,16 +81,36 @@ class MicroBatcher:
 
     def scores(self, documents: Sequence[Document], *, sentences: bool = True) -> list[Scores]:
         """One Scores per document, from a forward pass shared with other requests. Blocks. A pass
-        scores sentences when any of its requests needs them."""
-        if not documents:
-            return []
-        request = _Request(documents, sentences)
-        with self._ready:
-            if self._closed:
-                raise RuntimeError("the micro-batcher is closed")
-            self._waiting.append(request)
-            self._ready.notify()
-        return request.answer.result()
+        scores sentences when any of its requests needs them. Raises Cancelled once the calling
+        request is cancelled (checked before each chunk)."""
+        cancelled = cancellation()
+        results: list[Scores] = []
+        for chunk in self._chunks(documents):
+            if cancelled.is_set():
+                raise Cancelled("the request was cancelled before all its documents were scored")
+            request = _Request(chunk, sentences, cancelled)
+            with self._ready:
+                if self._closed:
+                    raise RuntimeError("the micro-batcher is closed")
+                self._waiting.append(request)
+                self._ready.notify()
+            results.extend(request.answer.result())
+        return results
+
+    def _chunks(self, documents: Sequence[Document]) -> list[Sequence[Document]]:
+        """Consecutive runs of documents that each fit one pass."""
+        chunks: list[Sequence[Document]] = []
+        begin, cost = 0, 0
+        for end, document in enumerate(documents):
+            size = tokens([document])
+            too_many = end - begin >= self.max_documents
+            if end > begin and (too_many or (self.max_tokens is not None and cost + size > self.max_tokens)):
+                chunks.append(documents[begin:end])
+                begin, cost = end, 0
+            cost += size
+        if begin < len(documents):
+            chunks.append(documents[begin:])
+        return chunks
 
     def close(self) -> None:
         """Finish the requests already waiting, then stop the forward thread."""
@@ -88,7 +123,9 @@ class MicroBatcher:
         while True:
             batch = self._next_batch()
             if not batch:
-                return
+                if self._closed and not self._waiting:
+                    return
+                continue  # every waiting request had been cancelled
             self._run(batch)
 
     def _next_batch(self) -> list[_Request]:
@@ -105,14 +142,21 @@ class MicroBatcher:
             ):
                 self._ready.wait(left)
             batch: list[_Request] = []
-            size = 0
-            while self._waiting and (
-                not batch or size + len(self._waiting[0].documents) <= self.max_documents
-            ):
+            size = cost = 0
+            while self._waiting and (not batch or self._fits(self._waiting[0], size, cost)):
                 request = self._waiting.popleft()
+                if request.cancelled.is_set():
+                    request.answer.set_exception(Cancelled("the request was cancelled while it waited"))
+                    continue
                 batch.append(request)
                 size += len(request.documents)
+                cost += tokens(request.documents)
             return batch
+
+    def _fits(self, request: _Request, size: int, cost: int) -> bool:
+        if size + len(request.documents) > self.max_documents:
+            return False
+        return self.max_tokens is None or cost + tokens(request.documents) <= self.max_tokens
 
     def _documents_waiting(self) -> int:
         return sum(len(r.documents) for r in self._waiting)
@@ -141,3 +185,13 @@ class MicroBatcher:
             request.answer.set_result(self._score(request.documents, sentences=request.sentences))
         except Exception as error:  # raised again in the request's own thread
             request.answer.set_exception(error)
+
+
+def lanes(short: MicroBatcher, long: MicroBatcher, *, short_tokens: int) -> Scorer:
+    """A scorer that sends requests of at most `short_tokens` tokens to `short`, the rest to `long`."""
+
+    def score(documents: Sequence[Document], *, sentences: bool = True) -> list[Scores]:
+        lane = short if tokens(documents) <= short_tokens else long
+        return lane.scores(documents, sentences=sentences)
+
+    return score

@@ -1,10 +1,10 @@
-"""ASGI middleware that refuses request bodies above a byte limit before they are read whole."""
+"""ASGI middleware that refuses request bodies above a byte limit before they are read whole.
+
+A chunked body has no Content-Length, so its bytes are counted as they stream; past the limit the
+413 is sent here and the app is told the client left, so it stops reading and answers nothing more.
+"""
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
-
-
-class BodyTooLarge(Exception):
-    pass
 
 
 class BodySizeLimit:
@@ -23,27 +23,26 @@ class BodySizeLimit:
             await self._refuse(send)
             return
         received = 0
-        started = False
+        refused = False
 
         async def limited_receive() -> Message:
-            nonlocal received
+            nonlocal received, refused
+            if refused:
+                return {"type": "http.disconnect"}
             message = await receive()
             if message["type"] == "http.request":
                 received += len(message.get("body", b""))
                 if received > self.max_bytes:
-                    raise BodyTooLarge
+                    refused = True
+                    await self._refuse(send)
+                    return {"type": "http.disconnect"}
             return message
 
-        async def tracking_send(message: Message) -> None:
-            nonlocal started
-            started = started or message["type"] == "http.response.start"
-            await send(message)
+        async def unless_refused(message: Message) -> None:
+            if not refused:
+                await send(message)
 
-        try:
-            await self.app(scope, limited_receive, tracking_send)
-        except BodyTooLarge:
-            if not started:
-                await self._refuse(send)
+        await self.app(scope, limited_receive, unless_refused)
 
     async def _refuse(self, send: Send) -> None:
         body = f'{{"detail":"request body exceeds the limit of {self.max_bytes} bytes"}}'.encode()

@@ -67,6 +67,16 @@ class JsonFormatter(logging.Formatter):
         return json.dumps(entry, ensure_ascii=False)
 
 
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
+
+
+class TextFormatter(logging.Formatter):
+    """Plain text lines, control characters escaped: a `%0a` in a URL path cannot forge a line."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        return _CONTROL.sub(lambda m: f"\\x{ord(m.group()):02x}", super().format(record))
+
+
 def configure_logging(settings: Settings) -> None:
     """Send every logger (uvicorn's too) to stderr in the configured format, with request ids."""
     handler = logging.StreamHandler()
@@ -74,7 +84,7 @@ def configure_logging(settings: Settings) -> None:
     handler.setFormatter(
         JsonFormatter()
         if settings.log_format == "json"
-        else logging.Formatter("%(asctime)s %(levelname)s %(name)s [%(request_id)s] %(message)s")
+        else TextFormatter("%(asctime)s %(levelname)s %(name)s [%(request_id)s] %(message)s")
     )
     root = logging.getLogger()
     root.handlers = [handler]

@@ -43,8 +43,20 @@ class Documents(BaseModel):
         return [self.text] if self.text is not None else list(self.texts or [])
 
 
+# JSON Schema's dependentSchemas (OpenAPI 3.1): a body that gives `top_ngrams` or `explain_label`
+# must also give `"explain": true`, so generated clients and fuzzers know what the validator checks.
+_NEEDS_EXPLAIN = {"properties": {"explain": {"const": True}}, "required": ["explain"]}
+
+
 class ExplainOptions(BaseModel):
     """Whether to explain each answer, and with how many n-grams."""
+
+    model_config = ConfigDict(
+        json_schema_extra=lambda schema: schema.__setitem__(
+            "dependentSchemas",
+            {n: _NEEDS_EXPLAIN for n in ("top_ngrams", "explain_label") if n in schema.get("properties", {})},
+        )
+    )
 
     explain: bool = Field(False, description="also return why: the n-grams and parts behind each answer")
     top_ngrams: int = Field(5, ge=1, le=50, description="n-grams per explanation (needs explain)")

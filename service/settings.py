@@ -1,9 +1,18 @@
-"""Serving configuration, read from TEXTCNN_* environment variables. It never changes the model."""
+"""Serving configuration, read from TEXTCNN_* environment variables. It never changes the model.
 
+The request limits bound the work a request causes, not only its bytes. A document within its own
+limits must fit the request's (checked at start-up, so no limit is moot), and the defaults also keep
+the per-request characters inside the body limit, so the worst legal request is the one measured in
+RELIABILITY.md.
+"""
+
+import ipaddress
+import os
+import socket
 from pathlib import Path
-from typing import Literal
+from typing import Literal, Self
 
-from pydantic import Field, SecretStr
+from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from textcnn.lookup import DEFAULT_BUDGET_MB
@@ -14,8 +23,8 @@ class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="TEXTCNN_")
 
     model_dir: Path = Field(DEFAULT_MODEL_DIR, description="model directory to serve")
-    host: str = "127.0.0.1"
-    port: int = 8000
+    host: str = Field("127.0.0.1", description="address to listen on: an IP address or a resolvable name")
+    port: int = Field(8000, ge=0, le=65535, description="TCP port; 0 picks a free one")
     workers: int = Field(1, ge=1, description="uvicorn worker processes")
     torch_threads: int | None = Field(None, ge=1, description="per worker; default: cores / workers")
     batch_size: int = Field(32, ge=1, description="documents per forward pass")
@@ -29,6 +38,12 @@ class Settings(BaseSettings):
     max_documents: int = Field(64, ge=1, description="documents per request")
     max_characters: int = Field(100_000, ge=1, description="characters per document")
     max_sentences_per_document: int = Field(5_000, ge=1, description="sentences per document")
+    max_tokens_per_document: int = Field(25_000, ge=1, description="tokens per document")
+    max_characters_per_request: int = Field(
+        2_000_000, ge=1, description="characters of all documents of a request together"
+    )
+    max_sentences_per_request: int = Field(20_000, ge=1, description="sentences of all documents together")
+    max_tokens_per_request: int = Field(250_000, ge=1, description="tokens of all documents together")
     concurrency: int | None = Field(
         None, ge=1, description="requests in progress at once, per worker; default: batch_size, 1 unbatched"
     )
@@ -39,7 +54,9 @@ class Settings(BaseSettings):
     api_keys_file: Path | None = Field(None, description="a file of keys, one a line (# comments)")
     cors_origins: str = Field("", description="comma-separated origins allowed by CORS; none by default")
     log_format: Literal["json", "text"] = Field("json", description="log lines as JSON or plain text")
-    log_level: str = Field("INFO", description="root log level")
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"] = Field(
+        "INFO", description="root log level"
+    )
     log_texts: bool = Field(False, description="debug only: log the submitted document texts")
     malloc_mmap_threshold: int = Field(
         128 * 1024,
@@ -55,6 +72,48 @@ class Settings(BaseSettings):
         "balancer's idle timeout (60 s on common ones), so that the proxy, not the server, closes them",
     )
     shutdown_timeout_s: int = Field(30, ge=1, description="drain in-flight requests on SIGTERM")
+    max_connections: int = Field(
+        512, ge=1, description="open connections per worker; beyond them new requests get 503"
+    )
+    max_header_bytes: int = Field(16_384, ge=1024, le=1_048_576, description="a request's header, all lines")
+    max_headers: int = Field(100, ge=1, le=1000, description="header lines per request")
+    arrival_timeout_s: float = Field(
+        10.0, gt=0, description="a request, header and body, must arrive within this"
+    )
+
+    @field_validator("log_level", mode="before")
+    @classmethod
+    def _upper(cls, value: object) -> object:
+        return value.upper() if isinstance(value, str) else value
+
+    @field_validator("host")
+    @classmethod
+    def _listenable(cls, value: str) -> str:
+        try:
+            ipaddress.ip_address(value)
+        except ValueError:
+            try:
+                socket.getaddrinfo(value, None)
+            except (OSError, UnicodeError):
+                raise ValueError(
+                    f"{value!r} is neither an IP address nor a name this host resolves"
+                ) from None
+        return value
+
+    @model_validator(mode="after")
+    def _consistent(self) -> Self:
+        pairs = [
+            ("max_characters", "max_characters_per_request"),
+            ("max_sentences_per_document", "max_sentences_per_request"),
+            ("max_tokens_per_document", "max_tokens_per_request"),
+        ]
+        for smaller, larger in pairs:
+            if getattr(self, smaller) > getattr(self, larger):
+                raise ValueError(
+                    f"TEXTCNN_{smaller.upper()} ({getattr(self, smaller)}) is over "
+                    f"TEXTCNN_{larger.upper()} ({getattr(self, larger)}), so it could never be reached"
+                )
+        return self
 
     def requests_at_once(self) -> int:
         """`concurrency`, or its default: enough requests to fill a shared pass, else one at a time."""
@@ -65,3 +124,11 @@ class Settings(BaseSettings):
     def origins(self) -> list[str]:
         """The configured CORS origins; empty means CORS stays off."""
         return [o.strip() for o in self.cors_origins.split(",") if o.strip()]
+
+
+def unknown_variables(environ: dict[str, str] | None = None) -> list[str]:
+    """TEXTCNN_* names in the environment that no setting reads (a misspelling is otherwise silent)."""
+    known = {f"TEXTCNN_{name.upper()}" for name in Settings.model_fields}
+    return sorted(
+        n for n in (os.environ if environ is None else environ) if n.startswith("TEXTCNN_") and n not in known
+    )

@@ -3,8 +3,15 @@
 A source is a local file (.jsonl/.json/.csv/.parquet, optionally .gz), a folder written by
 `Dataset.save_to_disk`, or a hub dataset name. Rows carry a text and optionally a label and a
 reference summary (a string, or a list of sentences).
+
+Local .jsonl and .csv files are read line by line once before `datasets` sees them, so that invalid
+UTF-8, NUL bytes, a truncated last line or a column that first appears late are reported with the
+file, the line and what is wrong (datasets reports them, if at all, without a line). A document over
+MAX_TEXT_CHARACTERS is refused naming its row: one such text would take the trainer's memory with it.
 """
 
+import gzip
+import json
 import logging
 import random
 from collections.abc import Iterator, Sequence
@@ -17,6 +24,11 @@ from textcnn.errors import InputError
 logger = logging.getLogger(__name__)
 
 _BUILDERS = {".jsonl": "json", ".json": "json", ".csv": "csv", ".parquet": "parquet"}
+# Far above any news article or review (a long article is some 30,000 characters), and far below what
+# exhausts a trainer: padding, activations and the sentence graph grow with the longest document.
+MAX_TEXT_CHARACTERS = 1_000_000
+# datasets' JSON builder reads the columns from its first block; a field first seen later fails it.
+_SCHEMA_BYTES = 10 * 2**20
 
 
 class DataError(InputError):
@@ -52,12 +64,24 @@ def load_examples(
         )
     examples: list[Example] = []
     skipped = 0
+    label_kinds: dict[type, int] = {}  # the type of each row's label, and the first row with it
     for number, row in enumerate(rows, start=1):
-        example = _example(row, fields, columns, where=f"{source} row {number}")
+        where = f"{source} row {number}"
+        example = _example(row, fields, columns, where=where)
         if example is None:
             skipped += 1
-        else:
-            examples.append(example)
+            continue
+        kind = type(row[fields.label]) if fields.label in columns and row[fields.label] is not None else None
+        if kind is not None:
+            label_kinds.setdefault(kind, number)
+            if len(label_kinds) > 1:
+                other = next(k for k in label_kinds if k is not kind)
+                raise DataError(
+                    f"{where}: label {row[fields.label]!r} is of type {kind.__name__}, but row "
+                    f"{label_kinds[other]} has a label of type {other.__name__}; mixed types would train as "
+                    "different classes ('1' and 1), so give every label one type"
+                )
+        examples.append(example)
     if skipped:
         logger.warning("%s: skipped %d rows with an empty text", source, skipped)
     if not examples:
@@ -114,6 +138,8 @@ def _load_rows(source: str, *, split: str, config: str | None, streaming: bool =
                 )
             if path.stat().st_size == 0:
                 raise DataError(f"{source}: the file is empty")
+            if suffixes[-1] in {".jsonl", ".csv"} and path.suffix.lower() in {".jsonl", ".csv", ".gz"}:
+                _check_lines(path, json_lines=suffixes[-1] == ".jsonl")
             return datasets.load_dataset(builder, data_files=str(path), split="train", streaming=streaming)
         if path.suffix or source.startswith((".", "/")):
             raise DataError(f"{source}: no such file")
@@ -124,12 +150,54 @@ def _load_rows(source: str, *, split: str, config: str | None, streaming: bool =
         raise DataError(f"{source}: cannot be read as a dataset: {error}") from error
 
 
+def _check_lines(path: Path, *, json_lines: bool) -> None:
+    """Raise DataError naming the line of the first invalid UTF-8, NUL byte, and for JSON lines the
+    first line that is not a whole object or brings a column after the bytes the schema comes from."""
+    opener = gzip.open if path.suffix.lower() == ".gz" else open
+    columns: set[str] | None = None
+    with opener(path, "rb") as lines:
+        read = 0
+        for number, raw in enumerate(lines, start=1):
+            where = f"{path} line {number}"
+            read += len(raw)
+            try:
+                line = raw.decode("utf-8")
+            except UnicodeDecodeError as error:
+                raise DataError(f"{where}: invalid UTF-8 at byte {error.start} of the line") from None
+            if "\x00" in line:
+                raise DataError(f"{where}: a NUL byte at character {line.index(chr(0))}; remove it")
+            if not json_lines or not line.strip():
+                continue
+            try:
+                row = json.loads(line)
+            except json.JSONDecodeError as error:
+                ending = "" if raw.endswith(b"\n") else " (the last line, cut short?)"
+                raise DataError(
+                    f"{where}: not valid JSON{ending}: {error.msg} at column {error.colno}"
+                ) from None
+            if not isinstance(row, dict):
+                raise DataError(f"{where}: a JSON {type(row).__name__}, not an object with fields")
+            if columns is None or read < _SCHEMA_BYTES:
+                columns = (columns or set()) | set(row)  # datasets takes the schema from these bytes
+            elif new := sorted(set(row) - columns):
+                raise DataError(
+                    f"{where}: field(s) {new} first appear here, after the first "
+                    f"{_SCHEMA_BYTES // 2**20} MiB that fix the columns; give the first line every "
+                    "field (null where it has no value)"
+                )
+
+
 def _example(row: dict[str, Any], fields: Fields, columns: set[str], *, where: str) -> Example | None:
     text = row[fields.text]
     if text is None:
         return None
     if not isinstance(text, str):
         raise DataError(f"{where}: {fields.text!r} must be a string, got {type(text).__name__}")
+    if len(text) > MAX_TEXT_CHARACTERS:
+        raise DataError(
+            f"{where}: {fields.text!r} has {len(text)} characters, over the limit of "
+            f"{MAX_TEXT_CHARACTERS}; split the document into smaller ones"
+        )
     if not text.strip():
         return None
     label = row[fields.label] if fields.label in columns else None

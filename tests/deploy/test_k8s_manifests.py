@@ -171,3 +171,10 @@ def test_custom_model_overlay_mounts_the_claim_and_serves_it() -> None:
     assert volume["persistentVolumeClaim"]["claimName"] == claim["metadata"]["name"]
     # The base Deployment is untouched: it serves the embedded model.
     assert "TEXTCNN_MODEL_DIR" not in _env(_container(_one("Deployment")))
+
+
+def test_the_deployment_sets_the_http_limits() -> None:
+    env = _env(_container(_one("Deployment")))
+    assert float(env["TEXTCNN_ARRIVAL_TIMEOUT_S"]) > 0
+    assert int(env["TEXTCNN_MAX_HEADER_BYTES"]) >= 1024
+    assert int(env["TEXTCNN_MAX_CONNECTIONS"]) >= 1

@@ -1,8 +1,10 @@
 import json
+import re
 from pathlib import Path
 
 import pytest
 
+from training import data
 from training.data import DataError, Fields, holdout, load_examples, stream_rows
 
 
@@ -102,7 +104,7 @@ def test_gzipped_csv_and_bad_summary_type(tmp_path: Path) -> None:
 
 def test_unreadable_file(tmp_path: Path) -> None:
     (tmp_path / "broken.jsonl").write_text('{"text": "fine", "label": "a"}\n{"text": \n')
-    with pytest.raises(DataError, match=r"broken\.jsonl: cannot be read as a dataset"):
+    with pytest.raises(DataError, match=r"broken\.jsonl line 2: not valid JSON"):
         load_examples(str(tmp_path / "broken.jsonl"))
 
 
@@ -128,7 +130,50 @@ def test_stream_rows_reads_gzip_lazily_and_reports_bad_files(tmp_path: Path) -> 
     assert {"id", "text", "label", "summary"} <= set(first)
     assert 1 + sum(1 for _ in rows) == 1781
     (tmp_path / "broken.jsonl").write_text('{"text": "fine"}\n{"text": \n')
-    with pytest.raises(DataError, match="cannot be read as a dataset"):
+    with pytest.raises(DataError, match="line 2: not valid JSON"):
         list(stream_rows(str(tmp_path / "broken.jsonl")))
     with pytest.raises(DataError, match="no such file"):
         list(stream_rows(str(tmp_path / "missing.jsonl")))
+
+
+@pytest.mark.parametrize(
+    ("content", "said"),
+    [
+        (b'{"text": "a", "label": "x"}\n{"text": "b\xff", "label": "y"}\n', "line 2: invalid UTF-8"),
+        (b'{"text": "a", "label": "x"}\n{"text": "b\x00", "label": "y"}\n', "line 2: a NUL byte"),
+        (
+            b'{"text": "a", "label": "x"}\n{"text": "b", "lab',
+            "line 2: not valid JSON (the last line, cut short?)",
+        ),
+        (
+            b'{"text": "a", "label": "x"}\n{"text": "b", "label": 3}\n',
+            "row 2: label 3 is of type int, but row 1",
+        ),
+    ],
+)
+def test_a_bad_training_file_names_the_file_the_line_and_the_fault(
+    tmp_path: Path, content: bytes, said: str
+) -> None:
+    path = tmp_path / "bad.jsonl"
+    path.write_bytes(content)
+    with pytest.raises(DataError, match=f"^{re.escape(str(path))} {re.escape(said)}"):
+        load_examples(str(path))
+
+
+def test_a_column_first_seen_after_the_schema_bytes_names_its_line(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(data, "_SCHEMA_BYTES", 10)
+    path = tmp_path / "late.jsonl"
+    path.write_text('{"text": "a", "label": "x"}\n{"text": "b", "label": "y", "topic": "z"}\n')
+    with pytest.raises(DataError, match=r"late\.jsonl line 2: field\(s\) \['topic'\] first appear here"):
+        load_examples(str(path))
+
+
+def test_a_huge_document_is_refused_naming_its_row(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(data, "MAX_TEXT_CHARACTERS", 100)
+    source = write_jsonl(
+        tmp_path / "d.jsonl", [{"text": "a b.", "label": "x"}, {"text": "w " * 60, "label": "y"}]
+    )
+    with pytest.raises(DataError, match=r"row 2: 'text' has 120 characters, over the limit of 100; split"):
+        load_examples(source)
