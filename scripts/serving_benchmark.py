@@ -7,6 +7,12 @@ Every figure is the median of `--repeats` runs over the BBC News test articles (
 - peak: the machine's limit, the higher GFLOP/s of two large float32 kernels with the worker's torch
   threads: a 2048² matmul (BLAS) and a wide convolution (oneDNN, the library behind the model's own
   convolutions); on some CPUs one of the two libraries reaches only half of what the other does;
+- lookup: the encoder as lookup tables (textcnn.lookup, Predictor.load's default) against the
+  convolution it replaces and against float16 tables, in one run: labels, summary sentences and the
+  largest probability gap on every article; library classify and summarize docs/s of each;
+  milliseconds per article of each stage of the lookup path over the whole batch; the tables' RSS and
+  bytes read per article beside the machine's copy bandwidth; and TF-IDF + LinearSVC (scikit-learn's
+  own tokenizer, word 1-2-grams, fitted on BBC train) classifying the same articles;
 - model: FLOPs per document (counted by torch) and docs/s of forward passes over pre-collated
   batches, with the GFLOP/s this achieves; bf16 autocast beside float32 (labels, selected
   sentences and the largest score difference on all test articles);
@@ -30,6 +36,7 @@ takes little CPU from the server it shares the cores with. Nothing leaves the ma
 
 import argparse
 import asyncio
+import gzip
 import json
 import logging
 import os
@@ -50,6 +57,7 @@ from scripts.soak import ARTICLES, ROOT, free_port, machine, rss_mb, wait_ready
 from service import schemas
 from service.app import _summary
 from service.cpu import torch_threads
+from textcnn.centrality import centrality
 from textcnn.features import Document, collate
 from textcnn.predict import DEFAULT_MODEL_DIR, Predictor, bf16_supported
 from textcnn.sentences import split_sentences
@@ -114,6 +122,154 @@ def model_only(predictor: Predictor, texts: Sequence[str], repeats: int, peak: f
             "share_of_peak": round(flops * docs_per_s / 1e9 / peak, 3),
         }
     return report
+
+
+def agreement(reference: Predictor, other: Predictor, texts: Sequence[str]) -> dict[str, Any]:
+    """How far `other` strays from `reference` on every article: same labels? same summary
+    sentences? the largest class and sentence probability gaps."""
+    a_scores, b_scores = (p.scores(p.prepare(texts)) for p in (reference, other))
+    class_gap = max(
+        abs(x - y)
+        for a, b in zip(a_scores, b_scores, strict=True)
+        for x, y in zip(a.class_probs or (), b.class_probs or (), strict=True)
+    )
+    sentence_gap = max(
+        abs(x - y)
+        for a, b in zip(a_scores, b_scores, strict=True)
+        for x, y in zip(a.sentence_probs or (), b.sentence_probs or (), strict=True)
+    )
+    labels = zip(reference.classify(texts), other.classify(texts), strict=True)
+    summaries = zip(reference.summarize(texts), other.summarize(texts), strict=True)
+    return {
+        "same_label": sum(a.label == b.label for a, b in labels),
+        "same_summary_sentences": sum(
+            [s.index for s in a.sentences] == [s.index for s in b.sentences] for a, b in summaries
+        ),
+        "max_class_probability_gap": class_gap,
+        "max_sentence_probability_gap": sentence_gap,
+    }
+
+
+def copy_bandwidth(repeats: int, megabytes: int = 512) -> float:
+    """GB/s of copying a float32 tensor far larger than the caches (read plus write)."""
+    source = torch.ones(megabytes * 2**18)
+    target = torch.empty_like(source)
+    return 2 * source.nbytes / timed(lambda: target.copy_(source), repeats) / 1e9
+
+
+def linear_peer(texts: Sequence[str], repeats: int) -> dict[str, Any]:
+    """TF-IDF + LinearSVC fitted on BBC train, classifying `texts`: docs/s and accuracy."""
+    from sklearn.feature_extraction.text import TfidfVectorizer
+    from sklearn.svm import LinearSVC
+
+    with gzip.open(ROOT / "data" / "bbc_news_summary" / "train.jsonl.gz", "rt", encoding="utf-8") as file:
+        train = [json.loads(line) for line in file]
+    vectorizer = TfidfVectorizer(ngram_range=(1, 2), sublinear_tf=True)
+    model = LinearSVC(C=1.0).fit(
+        vectorizer.fit_transform([r["text"] for r in train]), [r["label"] for r in train]
+    )
+    labels = [json.loads(line)["label"] for line in ARTICLES.read_text().splitlines()]
+    predicted = model.predict(vectorizer.transform(texts))
+    seconds = timed(lambda: model.predict(vectorizer.transform(texts)), repeats)
+    return {
+        "docs_per_s": round(len(texts) / seconds, 1),
+        "accuracy": round(float(sum(p == y for p, y in zip(predicted, labels, strict=True))) / len(texts), 4),
+    }
+
+
+def lookup_stages(predictor: Predictor, texts: Sequence[str], repeats: int) -> dict[str, float]:
+    """Milliseconds per article of each stage of `predictor`'s summarize over all `texts`, in its
+    batch size: the forward pass split into the encoder, the bag of words, salience (graph
+    centrality within it, and also alone) and the rest (classifier, sentence scorer)."""
+    model = predictor.model
+    documents = predictor.prepare(texts)
+    size = predictor.batch_size
+    batches = [collate(documents[i : i + size]) for i in range(0, len(documents), size)]
+
+    def over_batches(work: Callable[[Any], object]) -> Callable[[], None]:
+        def run() -> None:
+            with torch.inference_mode():
+                for batch in batches:
+                    work(batch)
+
+        return run
+
+    def encode(batch: Any) -> None:
+        for bucket in batch.buckets:
+            model.encoder(bucket.token_ids, bucket.lengths)
+
+    def salience(batch: Any) -> None:
+        model.salience(batch, torch.zeros(batch.num_docs, batch.max_sentences, model.output_dim))
+
+    replay = Replay(predictor, documents)
+    parts = {
+        "split": timed(lambda: [split_sentences(t) for t in texts], repeats),
+        "split_tokenize_lookup": timed(lambda: predictor.prepare(texts), repeats),
+        "collate": timed(
+            lambda: [collate(documents[i : i + size]) for i in range(0, len(documents), size)], repeats
+        ),
+        "encoder": timed(over_batches(encode), repeats),
+        "bag_of_words": timed(over_batches(model.bag_of_words), repeats),
+        "salience": timed(over_batches(salience), repeats),
+        "centrality": timed(over_batches(lambda b: centrality(b, model.token_idf)), repeats),
+        "forward_both_heads": timed(over_batches(model), repeats),
+        "decode_and_select": timed(lambda: replay.summarize(texts), repeats),
+        "summarize_total": timed(lambda: predictor.summarize(texts), repeats),
+    }
+    parts["tokenize_lookup"] = parts.pop("split_tokenize_lookup") - parts["split"]
+    parts["classifier_and_scorer"] = (
+        parts["forward_both_heads"] - parts["encoder"] - parts["bag_of_words"] - parts["salience"]
+    )
+    return {k: round(1000 * v / len(texts), 4) for k, v in parts.items()}
+
+
+def lookup_against_convolution(model_dir: Path, texts: Sequence[str], repeats: int) -> dict[str, Any]:
+    """The lookup tables against the convolution, float16 tables and TF-IDF + LinearSVC, one run."""
+    pid = os.getpid()
+    convolution = Predictor.load(model_dir, table_budget_mb=0)
+    before = rss_mb(pid)
+    lookup = Predictor.load(model_dir)
+    tables_rss = rss_mb(pid) - before
+    half = Predictor.load(model_dir, table_dtype="float16")
+
+    def docs_per_s(predictor: Predictor) -> dict[str, float]:
+        return {
+            "classify_docs_per_s": round(len(texts) / timed(lambda: predictor.classify(texts), repeats), 1),
+            "summarize_docs_per_s": round(len(texts) / timed(lambda: predictor.summarize(texts), repeats), 1),
+        }
+
+    speed = {
+        "convolution": docs_per_s(convolution),
+        "lookup": docs_per_s(lookup),
+        "lookup_float16": docs_per_s(half),
+    }
+    linear = linear_peer(texts, repeats)
+    stages = lookup_stages(lookup, texts, repeats)
+    tokens = sum(len(ids) for d in lookup.prepare(texts) for ids in d.token_ids) / len(texts)
+    config = lookup.model.config
+    # Every token is read once per offset of every width: sum(widths) rows of num_filters floats.
+    table_read = tokens * sum(config.filter_widths) * config.num_filters * 4
+    bandwidth = copy_bandwidth(repeats)
+    return {
+        "inference": vars(lookup.inference),
+        "rss_mb_of_tables": round(tables_rss, 1),
+        "agreement_lookup": agreement(convolution, lookup, texts),
+        "agreement_float16": agreement(convolution, half, texts),
+        "speed": speed,
+        "tfidf_linearsvc": linear,
+        "classify_speedup_over_convolution": round(
+            speed["lookup"]["classify_docs_per_s"] / speed["convolution"]["classify_docs_per_s"], 2
+        ),
+        "classify_ratio_to_tfidf_linearsvc": round(
+            speed["lookup"]["classify_docs_per_s"] / linear["docs_per_s"], 2
+        ),
+        "summarize_ms_per_article": round(1000 / speed["lookup"]["summarize_docs_per_s"], 3),
+        "stages_ms_per_article": stages,
+        "tokens_per_article": round(tokens, 1),
+        "table_mb_read_per_article": round(table_read / 1e6, 3),
+        "encoder_gb_per_s_of_table_reads": round(table_read / stages["encoder"] / 1e6, 2),
+        "copy_gb_per_s": round(bandwidth, 2),
+    }
 
 
 def bf16_agreement(model_dir: Path, texts: Sequence[str], repeats: int) -> dict[str, Any]:
@@ -473,7 +629,10 @@ def main() -> None:
     )
     parser.add_argument("--rss-duration", type=float, default=60, help="seconds of load for the RSS check")
     parser.add_argument(
-        "--skip", nargs="*", default=[], choices=["model", "library", "bf16", "http", "memory", "ceiling"]
+        "--skip",
+        nargs="*",
+        default=[],
+        choices=["lookup", "model", "library", "bf16", "http", "memory", "ceiling"],
     )
     parser.add_argument("--out", type=Path, default=Path("runs/serving_benchmark.json"))
     args = parser.parse_args()
@@ -490,6 +649,7 @@ def main() -> None:
         "median_words": statistics.median(len(t.split()) for t in texts),
     }
     steps: dict[str, Callable[[], Any]] = {
+        "lookup": lambda: lookup_against_convolution(DEFAULT_MODEL_DIR, texts, args.repeats),
         "model": lambda: model_only(predictor, texts, args.repeats, report["peak_gflops"]),
         "library": lambda: {
             **library(predictor, texts, args.repeats),
