@@ -100,7 +100,10 @@ def load_vectors(path: str | Path) -> WordVectors:
 
     path = Path(path).expanduser()
     if not path.is_file():
-        raise DataError(f"{path}: no such vector file")
+        raise DataError(
+            f"{path}: expected a word-vector file (word2vec .bin or text, GloVe, fastText .vec, gensim) "
+            "or a sentence-transformer (a folder, or an installed package that ships one)"
+        )
     suffixes = [s.lower() for s in path.suffixes if s.lower() not in {".gz", ".bz2"}]
     try:
         if suffixes[-1:] == [".bin"]:

