@@ -114,7 +114,7 @@ def _distill(folder: Path, words: Sequence[str], dim: int) -> np.ndarray:
     # Kim's U[-a, a] has standard deviation a/sqrt(3); distilled vectors come at whatever scale PCA
     # leaves, and the filters' initialisation assumes inputs near that spread.
     spread = float(matrix.std()) or 1.0
-    return matrix * (UNIFORM_RANGE / np.sqrt(3) / spread)
+    return (matrix * (UNIFORM_RANGE / np.sqrt(3) / spread)).astype(np.float32)
 
 
 def _cache_key(folder: Path, words: Sequence[str], dim: int) -> str:
