@@ -634,12 +634,13 @@ def main() -> None:
         default=[],
         choices=["lookup", "model", "library", "bf16", "http", "memory", "ceiling"],
     )
+    parser.add_argument("--threads", type=int, help="torch threads of this process; default: as a worker")
     parser.add_argument("--out", type=Path, default=Path("runs/serving_benchmark.json"))
     args = parser.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
     logging.getLogger("httpx").setLevel(logging.WARNING)
 
-    torch.set_num_threads(torch_threads(None, workers=1))  # as one server worker sets it
+    torch.set_num_threads(args.threads or torch_threads(None, workers=1))  # as one server worker sets it
     texts = [json.loads(line)["text"] for line in ARTICLES.read_text().splitlines()]
     predictor = Predictor.load()
     report: dict[str, Any] = {
