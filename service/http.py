@@ -10,6 +10,7 @@ for long. Idle keep-alive connections stay uvicorn's own (TEXTCNN_KEEP_ALIVE_S).
 
 import asyncio
 import functools
+from typing import Any
 
 from uvicorn.config import Config
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
@@ -35,8 +36,14 @@ class _HeaderTooLarge(Exception):
 
 
 class GuardedHttpTools(HttpToolsProtocol):
-    def __init__(self, config: Config, server_state: ServerState, app_state: dict[str, object]) -> None:
-        super().__init__(config, server_state, app_state)
+    def __init__(
+        self,
+        config: Config,
+        server_state: ServerState,
+        app_state: dict[str, Any],
+        _loop: asyncio.AbstractEventLoop | None = None,
+    ) -> None:
+        super().__init__(config, server_state, app_state, _loop)
         settings = _settings()
         self.max_header_bytes = settings.max_header_bytes
         self.max_headers = settings.max_headers
