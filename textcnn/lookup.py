@@ -3,9 +3,9 @@
 Once training is over the embeddings are fixed, and a convolution is linear in them. For filter
 width w and offset k within its window, the table row `T_w[k * V + v] = E[v] · W_w[:, :, k]ᵀ`
 (V the vocabulary, E the summed channels' embeddings) is what token v at offset k adds to every
-filter's response. A window's response is then the sum of w rows plus the bias: one
-`embedding_bag(mode="sum")` per width over the token windows instead of a product over the
-embedding dimension, exact up to float rounding. Training keeps the convolution (its embeddings
+filter's response (offset 0's rows also hold the bias). A window's response is then the sum of w
+rows: one `embedding_bag(mode="sum")` per width over the token windows instead of a product over
+the embedding dimension, exact up to float rounding. Training keeps the convolution (its embeddings
 move); `install` swaps the encoder of a model loaded for prediction when the tables fit a budget.
 """
 
@@ -53,10 +53,12 @@ class LookupEncoder(KimEncoder):
         with torch.no_grad():
             embeddings = self.embed(torch.arange(vocab)).float()  # (vocab, embedding_dim)
             for width, conv in zip(self.filter_widths, self.convs, strict=True):
-                assert isinstance(conv, nn.Conv1d)
+                assert isinstance(conv, nn.Conv1d) and conv.bias is not None
                 weight = conv.weight.float()  # (filters, embedding_dim, width)
-                # (width, vocab, filters) -> rows k * vocab + v
-                table = torch.einsum("ve,fek->kvf", embeddings, weight).reshape(width * vocab, -1)
+                table = torch.einsum("ve,fek->kvf", embeddings, weight)  # (width, vocab, filters)
+                # Every window reads exactly one row at offset 0: the bias lives there.
+                table[0] += conv.bias.float()
+                table = table.reshape(width * vocab, -1)  # rows k * vocab + v
                 self.register_buffer(f"table_{width}", table.to(dtype).contiguous(), persistent=False)
                 self.register_buffer(
                     f"offsets_{width}", torch.arange(width) * vocab, persistent=False
@@ -81,14 +83,13 @@ class LookupEncoder(KimEncoder):
         token_ids = self._pad(token_ids)
         n = token_ids.shape[0]
         masked = []
-        for width, conv in zip(self.filter_widths, self.convs, strict=True):
-            assert isinstance(conv, nn.Conv1d) and conv.bias is not None
+        for width in self.filter_widths:
             offsets = getattr(self, f"offsets_{width}")
             windows = token_ids.unfold(1, width, 1) + offsets  # (n, positions, width)
             positions = windows.shape[1]
-            # Half tables sum in their own dtype; the bias and the max run in float32.
+            # Half tables sum in their own dtype; the max runs in float32.
             summed = F.embedding_bag(windows.reshape(n * positions, width), self._table(width), mode="sum")
-            responses = summed.view(n, positions, -1).float() + conv.bias  # (n, positions, filters)
+            responses = summed.view(n, positions, -1).float()  # (n, positions, filters)
             # (n, num_filters, positions), filters innermost in memory like the channels-last convolution
             masked.append(self._mask(responses.transpose(1, 2), width, lengths))
         return masked
