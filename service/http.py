@@ -72,7 +72,8 @@ class GuardedHttpTools(HttpToolsProtocol):
 
     def data_received(self, data: bytes) -> None:
         if self._in_header:
-            self._header_bytes += len(data)
+            end = data.find(b"\r\n\r\n")  # what follows is body, or the next request
+            self._header_bytes += len(data) if end < 0 else end
             if self._header_bytes > self.max_header_bytes:
                 self._refuse(431, "Request Header Fields Too Large", f"over {self.max_header_bytes} bytes")
                 return
