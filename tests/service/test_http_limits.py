@@ -119,4 +119,4 @@ def test_sigterm_mid_request_answers_and_exits_within_the_timeout(bbc_model_dir:
     status = int(reply.split(b" ", 2)[1])
     assert status in (200, 503)
     assert b"Traceback" not in stderr
-    assert process.returncode == 0
+    assert process.returncode in (0, -signal.SIGTERM)  # uvicorn re-raises the signal once it has shut down
