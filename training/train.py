@@ -330,13 +330,13 @@ def parse_args(argv: Sequence[str]) -> TrainConfig:
         parser.error(f"--optimizer must be one of {', '.join(OPTIMIZERS)}")
     if config.scorer_epochs < 0:
         parser.error("--scorer-epochs must be 0 (no scorer stage) or more")
-    if config.vectors and not Path(config.vectors).expanduser().is_file():
-        if sentence_transformer_folder(config.vectors) is None:
-            parser.error(
-                f"--vectors {config.vectors}: expected a word-vector file (word2vec .bin or text, GloVe, "
-                "fastText .vec, gensim) or a sentence-transformer (a folder, or an installed package "
-                "that ships one)"
-            )
+    vector_file = config.vectors and Path(config.vectors).expanduser().is_file()
+    if config.vectors and not vector_file and sentence_transformer_folder(config.vectors) is None:
+        parser.error(
+            f"--vectors {config.vectors}: expected a word-vector file (word2vec .bin or text, GloVe, "
+            "fastText .vec, gensim) or a sentence-transformer (a folder, or an installed package "
+            "that ships one)"
+        )
     try:
         parse_class_weight(config.class_weight)
     except ValueError as error:
