@@ -8,6 +8,7 @@ import shutil
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -44,6 +45,22 @@ def tiny_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
     BertModel(config).save_pretrained(folder)
     (folder / "config_sentence_transformers.json").write_text("{}")
     return folder
+
+
+def train_trec_briefly(tmp_path: Path, data_dir: Path, **settings: Any) -> Path:
+    """Three steps of a small network on the TREC slice; returns the model directory."""
+    out = tmp_path / "trec"
+    config = TrainConfig(
+        train=str(data_dir / "trec_train.jsonl"),
+        out=str(out),
+        embedding_dim=16,
+        num_filters=8,
+        min_freq=1,
+        max_steps=3,
+        quiet=True,
+        **settings,
+    )
+    return train(config)
 
 
 def test_a_folder_or_an_installed_package_names_a_model(tmp_path: Path, tiny_model: Path) -> None:
@@ -95,20 +112,9 @@ def test_a_damaged_model_folder_is_a_data_error(tmp_path: Path) -> None:
 def test_training_with_distilled_vectors_records_their_source(
     tmp_path: Path, data_dir: Path, tiny_model: Path
 ) -> None:
-    out = tmp_path / "trec"
-    config = TrainConfig(
-        train=str(data_dir / "trec_train.jsonl"),
-        out=str(out),
-        vectors=str(tiny_model),
-        embedding_mode="multichannel",
-        embedding_dim=16,
-        num_filters=8,
-        min_freq=1,
-        max_steps=3,
-        cache_dir=str(tmp_path / "cache"),
-        quiet=True,
+    out = train_trec_briefly(
+        tmp_path, data_dir, vectors=str(tiny_model), embedding_mode="multichannel", cache_dir=str(tmp_path)
     )
-    train(config)
     metrics = json.loads((out / "metrics.json").read_text())
     assert metrics["vectors"] == f"{tiny_model} distilled with model2vec"
     assert metrics["embedding_coverage"]["vocabulary"] == 1.0
@@ -150,20 +156,8 @@ def test_a_bad_class_weight_is_a_usage_error(spec: str, capsys: pytest.CaptureFi
 
 @pytest.mark.slow
 def test_balanced_weights_reach_the_loss_and_the_metrics(tmp_path: Path, data_dir: Path) -> None:
-    out = tmp_path / "trec"
-    config = TrainConfig(
-        train=str(data_dir / "trec_train.jsonl"),
-        out=str(out),
-        embeddings="random",
-        embedding_dim=16,
-        num_filters=8,
-        min_freq=1,
-        max_steps=3,
-        class_weight="balanced",
-        quiet=True,
-    )
-    train(config)
-    weights = json.loads((out / "metrics.json").read_text())["class_weights"]
-    counts = json.loads((out / "metrics.json").read_text())["label_counts"]["train"]
+    out = train_trec_briefly(tmp_path, data_dir, embeddings="random", class_weight="balanced")
+    metrics = json.loads((out / "metrics.json").read_text())
+    weights, counts = metrics["class_weights"], metrics["label_counts"]["train"]
     rarest = min(counts, key=counts.get)
     assert max(weights, key=weights.get) == rarest and weights[rarest] > 1
