@@ -1,4 +1,4 @@
-"""Probes of issue 28 against a real server on loopback: what one request may cost, and who waits.
+"""Probes of bounded work against a real server on loopback: what one request may cost, and who waits.
 
 Starts `python -m service` (from `--root`, so a worktree of an older commit can be measured in the
 same sitting) on 127.0.0.1 and prints one JSON object of figures:

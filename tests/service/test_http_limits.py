@@ -1,4 +1,4 @@
-"""HTTP hardening against a real `python -m service` on loopback (issue 28's slowloris and header
+"""HTTP hardening against a real `python -m service` on loopback (the slowloris and header
 probes, small): too many header lines or bytes get 431, a header that does not arrive in time 408,
 connections beyond the cap 503 at once, and SIGTERM mid-request answers and exits, never 500."""
 
