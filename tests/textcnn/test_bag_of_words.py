@@ -111,7 +111,9 @@ def test_a_model_with_words_and_mean_pooling_saves_and_loads(tmp_path: Path) -> 
     artifact.save(tmp_path / "m", model, VOCAB, info)
     texts = ["Goal win. Vote vote.", "Win."]
     before = Predictor(model, VOCAB, info)
-    after = Predictor.load(tmp_path / "m")
+    # The convolution, as before saving: the lookup tables agree only up to float rounding
+    # (tests/textcnn/test_lookup.py).
+    after = Predictor.load(tmp_path / "m", table_budget_mb=0)
     assert after.model.config == config
     assert before.classify(texts) == after.classify(texts)
     assert before.summarize(texts) == after.summarize(texts)
