@@ -28,7 +28,7 @@ from starlette.routing import Match
 from starlette.types import Scope
 
 from service import auth, memory, schemas
-from service.backpressure import Cancelled, ModelGate, Overloaded, TimedOut
+from service.backpressure import Cancelled, ModelGate, Overloaded, TimedOut, one_document_at_a_time
 from service.batching import MicroBatcher, lanes
 from service.budget import budgeted, check_characters
 from service.cpu import torch_threads
@@ -297,8 +297,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             results = served.classify(texts, top_k=body.top_k)
             explanations: Sequence[ClassExplanation | None] = [None] * len(texts)
             if body.explain:
-                explanations = explain_classification(
-                    served, texts, label=body.explain_label, top_n=body.top_ngrams
+                explanations = one_document_at_a_time(
+                    lambda some: explain_classification(
+                        served, some, label=body.explain_label, top_n=body.top_ngrams
+                    ),
+                    texts,
                 )
             return schemas.ClassifyResponse(
                 model=served.info.name,
@@ -337,7 +340,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             )
             explanations: Sequence[Sequence[SentenceExplanation] | None] = [None] * len(texts)
             if body.explain:
-                explanations = explain_sentences(served, texts, top_n=body.top_ngrams)
+                explanations = one_document_at_a_time(
+                    lambda some: explain_sentences(served, some, top_n=body.top_ngrams), texts
+                )
             return schemas.SummarizeResponse(
                 model=served.info.name,
                 results=[_summary(r, e) for r, e in zip(results, explanations, strict=True)],

@@ -13,7 +13,7 @@ answered 503, never 500.
 import asyncio
 import contextvars
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any, TypeVar
 
@@ -28,6 +28,18 @@ _CANCELLED: contextvars.ContextVar[threading.Event] = contextvars.ContextVar("ca
 def cancellation() -> threading.Event:
     """Set once the current request is cancelled; work between its chunks checks it."""
     return _CANCELLED.get()
+
+
+def one_document_at_a_time(work: Callable[[Sequence[str]], Sequence[T]], texts: Sequence[str]) -> list[T]:
+    """`work` over each text on its own, stopping with Cancelled once the current request is
+    cancelled: for model work that does not go through the micro-batcher's chunks (explanations)."""
+    cancelled = cancellation()
+    results: list[T] = []
+    for text in texts:
+        if cancelled.is_set():
+            raise Cancelled("the request was cancelled before all its documents were explained")
+        results.extend(work([text]))
+    return results
 
 
 class Overloaded(TextCNNError):

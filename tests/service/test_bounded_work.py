@@ -15,7 +15,14 @@ from fastapi.testclient import TestClient
 from pydantic import ValidationError
 
 from service.app import create_app
-from service.backpressure import Cancelled, ModelGate, Overloaded, TimedOut, cancellation
+from service.backpressure import (
+    Cancelled,
+    ModelGate,
+    Overloaded,
+    TimedOut,
+    cancellation,
+    one_document_at_a_time,
+)
 from service.batching import MicroBatcher, lanes
 from service.observability import TextFormatter
 from service.settings import Settings, unknown_variables
@@ -168,6 +175,27 @@ def test_a_cancelled_request_stops_between_chunks_and_leaves_the_queue() -> None
             long.result()
     batcher.close()
     assert model.passes == [60]  # the three chunks after the first never ran
+
+
+def test_explanations_stop_between_documents_once_cancelled() -> None:
+    import contextvars
+
+    from service import backpressure
+
+    cancelled = threading.Event()
+    explained: list[str] = []
+
+    def explain(texts: Sequence[str]) -> list[str]:
+        explained.extend(texts)
+        cancelled.set()  # the request times out while its first document is explained
+        return [t.upper() for t in texts]
+
+    context = contextvars.copy_context()
+    context.run(backpressure._CANCELLED.set, cancelled)
+    with pytest.raises(Cancelled):
+        context.run(one_document_at_a_time, explain, ["a", "b", "c"])
+    assert explained == ["a"]
+    assert one_document_at_a_time(explain, ["a", "b"]) == ["A", "B"]  # not cancelled: every one
 
 
 def test_lanes_keep_long_requests_out_of_short_passes() -> None:
