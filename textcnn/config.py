@@ -10,6 +10,22 @@ EMBEDDING_MODES = ("rand", "static", "non-static", "multichannel")
 DOCUMENT_POOLINGS = ("max", "max+mean")
 
 
+# Bounds on the sizes a config may ask for: far above any trained model, far below what would
+# exhaust a machine's memory while the network is built.
+_SIZE_RANGES = (
+    ("vocab_size", 2, 10_000_000),
+    ("embedding_dim", 1, 4096),
+    ("num_filters", 1, 4096),
+    ("context_dim", 1, 4096),
+    ("max_positions", 1, 100_000),
+    ("position_dim", 1, 4096),
+    ("max_sentence_tokens", 1, 100_000),
+    ("word_pair_buckets", 0, 1 << 26),
+)
+_MAX_FILTER_WIDTH = 64
+_TYPES: dict[type, tuple[type, ...]] = {int: (int,), float: (int, float), bool: (bool,), str: (str,)}
+
+
 @dataclass(frozen=True)
 class ModelConfig:
     """Everything needed to rebuild the network and reproduce its input pipeline."""
@@ -48,6 +64,7 @@ class ModelConfig:
     graph_centrality: bool = False
 
     def __post_init__(self) -> None:
+        self._check_types_and_sizes()
         if self.num_classes == 1 or self.num_classes < 0:
             raise ValueError("num_classes must be 0 (no classifier) or at least 2")
         if self.num_classes == 0 and not self.summarize:
@@ -68,6 +85,28 @@ class ModelConfig:
             )
         if self.max_sentence_tokens < max(self.filter_widths):
             raise ValueError("max_sentence_tokens must cover the widest filter")
+
+    def _check_types_and_sizes(self) -> None:
+        """Each value of the type its field declares, and sizes a CPU can build: a config.json edited
+        by hand must fail here with the field's name, not later inside torch."""
+        for f in fields(self):
+            value = getattr(self, f.name)
+            if f.name == "filter_widths":
+                good = isinstance(value, tuple) and all(type(w) is int for w in value)
+            else:  # type(), not isinstance: true and false are ints to isinstance
+                good = type(value) in _TYPES[f.type]  # type: ignore[index]
+            if not good:
+                raise ValueError(f"{f.name} must be {getattr(f.type, '__name__', f.type)}, got {value!r}")
+        for name, low, high in _SIZE_RANGES:
+            value = getattr(self, name)
+            if not low <= value <= high:
+                raise ValueError(f"{name} must be in [{low}, {high}], got {value}")
+        if self.filter_widths and max(self.filter_widths) > _MAX_FILTER_WIDTH:
+            raise ValueError(
+                f"filter_widths must be at most {_MAX_FILTER_WIDTH}, got {max(self.filter_widths)}"
+            )
+        if not 0 <= self.dropout < 1:
+            raise ValueError(f"dropout must be in [0, 1), got {self.dropout}")
 
     def to_dict(self) -> dict[str, Any]:
         data = asdict(self)

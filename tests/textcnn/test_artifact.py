@@ -1,5 +1,6 @@
 """Loading is strict: every damaged model directory fails with a message naming the file."""
 
+import hashlib
 import json
 import shutil
 from dataclasses import replace
@@ -73,3 +74,27 @@ def test_learned_selection_settings_round_trip(bbc_model_dir: Path, tmp_path: Pa
     for rule in ("probability", "expected-f1"):
         saved = artifact.save(tmp_path / rule, model, vocab, replace(info, selection=rule))
         assert Predictor.load(saved).info.selection == rule
+
+
+@pytest.mark.parametrize(
+    ("field", "value", "message"),
+    [
+        ("num_filters", "100", "num_filters must be int"),
+        ("embedding_dim", 10**7, r"embedding_dim must be in \[1, 4096\]"),
+        ("dropout", -1, r"dropout must be in \[0, 1\)"),
+        ("lowercase", 1, "lowercase must be bool"),
+        ("filter_widths", [3, 1000], "filter_widths must be at most 64"),
+    ],
+)
+def test_a_hand_edited_config_fails_naming_the_field(
+    model_copy: Path, field: str, value: object, message: str
+) -> None:
+    model = model_copy
+    config = json.loads((model / "config.json").read_text())
+    config["model"][field] = value
+    (model / "config.json").write_text(json.dumps(config))
+    manifest = json.loads((model / "manifest.json").read_text())  # as if edited on purpose
+    manifest["files"]["config.json"] = hashlib.sha256((model / "config.json").read_bytes()).hexdigest()
+    (model / "manifest.json").write_text(json.dumps(manifest))
+    with pytest.raises(ModelLoadError, match=message):
+        Predictor.load(model)
