@@ -26,6 +26,18 @@ def answer(sock: socket.socket) -> bytes:
     return data
 
 
+def start(env: dict[str, str], port: int, stderr: int) -> subprocess.Popen[bytes]:
+    """`python -m service` with `env`, once it answers /ready on `port`."""
+    process = subprocess.Popen([sys.executable, "-m", "service"], env=env, stderr=stderr)
+    for _ in range(600):
+        try:
+            urllib.request.urlopen(f"http://127.0.0.1:{port}/ready", timeout=1)
+            break
+        except OSError:
+            time.sleep(0.1)
+    return process
+
+
 @pytest.fixture(scope="module")
 def server(bbc_model_dir: Path) -> Iterator[subprocess.Popen[bytes]]:
     env = {
@@ -38,13 +50,7 @@ def server(bbc_model_dir: Path) -> Iterator[subprocess.Popen[bytes]]:
         "TEXTCNN_MAX_HEADERS": "10",
         "TEXTCNN_MAX_HEADER_BYTES": "2048",
     }
-    process = subprocess.Popen([sys.executable, "-m", "service"], env=env, stderr=subprocess.DEVNULL)
-    for _ in range(600):
-        try:
-            urllib.request.urlopen(f"http://127.0.0.1:{PORT}/ready", timeout=1)
-            break
-        except OSError:
-            time.sleep(0.1)
+    process = start(env, PORT, subprocess.DEVNULL)
     yield process
     process.send_signal(signal.SIGTERM)
     process.wait(timeout=60)
@@ -101,13 +107,7 @@ def test_sigterm_mid_request_answers_and_exits_within_the_timeout(bbc_model_dir:
         "TEXTCNN_PORT": str(port),
         "TEXTCNN_SHUTDOWN_TIMEOUT_S": "1",
     }
-    process = subprocess.Popen([sys.executable, "-m", "service"], env=env, stderr=subprocess.PIPE)
-    for _ in range(600):
-        try:
-            urllib.request.urlopen(f"http://127.0.0.1:{port}/ready", timeout=1)
-            break
-        except OSError:
-            time.sleep(0.1)
+    process = start(env, port, subprocess.PIPE)
     body = json.dumps({"texts": [" ".join(["Bank fell."] * 5000)] * 4}).encode()
     with socket.create_connection(("127.0.0.1", port)) as sock:
         head = b"POST /summarize HTTP/1.1\r\nhost: x\r\ncontent-type: application/json\r\n"
