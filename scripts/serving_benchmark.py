@@ -245,7 +245,7 @@ def lookup_against_convolution(model_dir: Path, texts: Sequence[str], repeats: i
     }
     linear = linear_peer(texts, repeats)
     stages = lookup_stages(lookup, texts, repeats)
-    tokens = sum(len(ids) for d in lookup.prepare(texts) for ids in d.token_ids) / len(texts)
+    tokens = sum(d.num_tokens for d in lookup.prepare(texts)) / len(texts)
     config = lookup.model.config
     # Every token is read once per offset of every width: sum(widths) rows of num_filters floats.
     table_read = tokens * sum(config.filter_widths) * config.num_filters * 4

@@ -37,12 +37,13 @@ class _Request:
     documents: Sequence[Document]
     sentences: bool  # whether the request needs sentence probabilities
     cancelled: threading.Event
+    cost: int  # tokens of its documents
     answer: Future[list[Scores]] = field(default_factory=Future)
 
 
 def tokens(documents: Sequence[Document]) -> int:
     """The tokens a forward pass convolves for these documents: its cost."""
-    return sum(len(ids) for d in documents for ids in d.token_ids)
+    return sum(d.num_tokens for d in documents)
 
 
 class MicroBatcher:
@@ -85,10 +86,10 @@ class MicroBatcher:
         request is cancelled (checked before each chunk)."""
         cancelled = cancellation()
         results: list[Scores] = []
-        for chunk in self._chunks(documents):
+        for chunk, cost in self._chunks(documents):
             if cancelled.is_set():
                 raise Cancelled("the request was cancelled before all its documents were scored")
-            request = _Request(chunk, sentences, cancelled)
+            request = _Request(chunk, sentences, cancelled, cost)
             with self._ready:
                 if self._closed:
                     raise RuntimeError("the micro-batcher is closed")
@@ -97,19 +98,19 @@ class MicroBatcher:
             results.extend(request.answer.result())
         return results
 
-    def _chunks(self, documents: Sequence[Document]) -> list[Sequence[Document]]:
-        """Consecutive runs of documents that each fit one pass."""
-        chunks: list[Sequence[Document]] = []
+    def _chunks(self, documents: Sequence[Document]) -> list[tuple[Sequence[Document], int]]:
+        """Consecutive runs of documents that each fit one pass, with their tokens."""
+        chunks: list[tuple[Sequence[Document], int]] = []
         begin, cost = 0, 0
         for end, document in enumerate(documents):
-            size = tokens([document])
+            size = document.num_tokens
             too_many = end - begin >= self.max_documents
             if end > begin and (too_many or (self.max_tokens is not None and cost + size > self.max_tokens)):
-                chunks.append(documents[begin:end])
+                chunks.append((documents[begin:end], cost))
                 begin, cost = end, 0
             cost += size
         if begin < len(documents):
-            chunks.append(documents[begin:])
+            chunks.append((documents[begin:], cost))
         return chunks
 
     def close(self) -> None:
@@ -150,13 +151,13 @@ class MicroBatcher:
                     continue
                 batch.append(request)
                 size += len(request.documents)
-                cost += tokens(request.documents)
+                cost += request.cost
             return batch
 
     def _fits(self, request: _Request, size: int, cost: int) -> bool:
         if size + len(request.documents) > self.max_documents:
             return False
-        return self.max_tokens is None or cost + tokens(request.documents) <= self.max_tokens
+        return self.max_tokens is None or cost + request.cost <= self.max_tokens
 
     def _documents_waiting(self) -> int:
         return sum(len(r.documents) for r in self._waiting)

@@ -41,7 +41,7 @@ def check_work(documents: Sequence[Document], settings: Settings) -> None:
     convolves: each sentence's, after its truncation to the model's longest sentence."""
     sentences = tokens = 0
     for i, document in enumerate(documents):
-        count = sum(len(ids) for ids in document.token_ids)
+        count = document.num_tokens
         if count > settings.max_tokens_per_document:
             raise TooLarge(
                 f"document {i} has {count} tokens, over the limit of {settings.max_tokens_per_document} "

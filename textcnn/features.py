@@ -22,6 +22,11 @@ class Document:
         span = self.spans[index]
         return self.text[span.start : span.end]
 
+    @property
+    def num_tokens(self) -> int:
+        """The tokens the model convolves: every sentence's, after its truncation."""
+        return sum(len(ids) for ids in self.token_ids)
+
 
 def prepare(text: str, vocab: Vocabulary, *, lowercase: bool, max_tokens: int) -> Document:
     """Split and encode one text. Blank text gives a document with no sentences."""

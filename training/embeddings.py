@@ -28,6 +28,11 @@ logger = logging.getLogger(__name__)
 
 UNIFORM_RANGE = 0.25  # Kim (2014): unknown words ~ U[-a, a], a chosen to match word2vec's variance
 TRAINERS = ("word2vec", "cbow", "fasttext")  # word2vec is skip-gram, as in Mikolov et al. (2013)
+# What --vectors may name (training/distill.py reads the sentence-transformers).
+VECTORS_EXPECTED = (
+    "expected a word-vector file (word2vec .bin or text, GloVe, fastText .vec, gensim) "
+    "or a sentence-transformer (a folder, or an installed package that ships one)"
+)
 
 
 class WordVectors:
@@ -100,10 +105,7 @@ def load_vectors(path: str | Path) -> WordVectors:
 
     path = Path(path).expanduser()
     if not path.is_file():
-        raise DataError(
-            f"{path}: expected a word-vector file (word2vec .bin or text, GloVe, fastText .vec, gensim) "
-            "or a sentence-transformer (a folder, or an installed package that ships one)"
-        )
+        raise DataError(f"{path}: {VECTORS_EXPECTED}")
     suffixes = [s.lower() for s in path.suffixes if s.lower() not in {".gz", ".bz2"}]
     try:
         if suffixes[-1:] == [".bin"]:

@@ -49,6 +49,7 @@ from training.distill import distill_vectors, sentence_transformer_folder
 from training.distributed import World
 from training.embeddings import (
     TRAINERS,
+    VECTORS_EXPECTED,
     WordVectors,
     embedding_matrix,
     load_vectors,
@@ -332,11 +333,7 @@ def parse_args(argv: Sequence[str]) -> TrainConfig:
         parser.error("--scorer-epochs must be 0 (no scorer stage) or more")
     vector_file = config.vectors and Path(config.vectors).expanduser().is_file()
     if config.vectors and not vector_file and sentence_transformer_folder(config.vectors) is None:
-        parser.error(
-            f"--vectors {config.vectors}: expected a word-vector file (word2vec .bin or text, GloVe, "
-            "fastText .vec, gensim) or a sentence-transformer (a folder, or an installed package "
-            "that ships one)"
-        )
+        parser.error(f"--vectors {config.vectors}: {VECTORS_EXPECTED}")
     try:
         parse_class_weight(config.class_weight)
     except ValueError as error:
