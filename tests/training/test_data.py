@@ -1,3 +1,4 @@
+import gzip
 import json
 import re
 from pathlib import Path
@@ -5,7 +6,7 @@ from pathlib import Path
 import pytest
 
 from training import data
-from training.data import DataError, Fields, holdout, load_examples, stream_rows
+from training.data import DataError, Example, Fields, holdout, load_examples, stream_rows
 
 
 def write_jsonl(path: Path, rows: list[dict[str, object]]) -> str:
@@ -119,9 +120,14 @@ def test_hub_names_pass_config_and_split(monkeypatch: pytest.MonkeyPatch) -> Non
         return datasets.Dataset.from_dict({"text": ["a b"], "label": [2]})
 
     monkeypatch.setattr(datasets, "load_dataset", fake_load_dataset)
-    assert load_examples("ag_news", split="train[:10]", config="default")[0].label == "2"
-    assert list(stream_rows("glue", split="validation", config="sst2")) == [{"text": "a b", "label": 2}]
-    assert calls == [("ag_news", "default", "train[:10]", False), ("glue", "sst2", "validation", True)]
+    assert load_examples("hub:ag_news", split="train[:10]", config="default")[0].label == "2"
+    assert list(stream_rows("nyu-mll/glue", split="validation", config="sst2")) == [
+        {"text": "a b", "label": 2}
+    ]
+    assert calls == [
+        ("ag_news", "default", "train[:10]", False),
+        ("nyu-mll/glue", "sst2", "validation", True),
+    ]
 
 
 def test_stream_rows_reads_gzip_lazily_and_reports_bad_files(tmp_path: Path) -> None:
@@ -177,3 +183,88 @@ def test_a_huge_document_is_refused_naming_its_row(tmp_path: Path, monkeypatch: 
     )
     with pytest.raises(DataError, match=r"row 2: 'text' has 120 characters, over the limit of 100; split"):
         load_examples(source)
+
+
+@pytest.mark.parametrize(
+    ("name", "content", "said"),
+    [
+        ("header.csv", b"text,label\n", "a header line and no rows"),
+        ("blank.jsonl", b"\n\n", "no rows, only blank lines"),
+        ("plain.jsonl.gz", b'{"text": "a", "label": "x"}\n', "not a gzip file, though its name ends in .gz"),
+        ("plain.json.gz", b'[{"text": "a", "label": "x"}]', "not a gzip file, though its name ends in .gz"),
+        (
+            "cut.csv.gz",
+            gzip.compress(b"text,label\n" + b"Hello there.,x\n" * 200)[:60],
+            "the file is cut short",
+        ),
+    ],
+)
+def test_a_file_with_no_rows_or_broken_gzip_says_so(
+    tmp_path: Path, name: str, content: bytes, said: str
+) -> None:
+    path = tmp_path / name
+    path.write_bytes(content)
+    with pytest.raises(DataError, match=f"^{re.escape(str(path))}: .*{re.escape(said)}"):
+        load_examples(str(path))
+
+
+def test_a_misspelt_label_or_summary_field_lists_the_columns(tmp_path: Path) -> None:
+    source = write_jsonl(tmp_path / "d.jsonl", [{"body": "A b.", "topic": "x", "gist": "A b."}])
+    with pytest.raises(
+        DataError,
+        match=re.escape(
+            "no 'topc' field (columns: ['body', 'gist', 'topic']); name the label column with --label-field"
+        ),
+    ):
+        load_examples(source, fields=Fields(text="body", label="topc", summary="gist"))
+    with pytest.raises(DataError, match=r"no 'gst' field .* name the summary column with --summary-field"):
+        load_examples(source, fields=Fields(text="body", label="topic", summary="gst"))
+    # the default names may be absent: the tasks follow the columns there are
+    assert load_examples(source, fields=Fields(text="body", label="topic")) == [Example("A b.", "x")]
+
+
+def test_a_bare_name_is_not_looked_up_on_the_hub(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import datasets
+
+    def no_network(*args: object, **kwargs: object) -> None:
+        raise AssertionError("the hub was asked")
+
+    monkeypatch.setattr(datasets, "load_dataset", no_network)
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "data").mkdir()
+    with pytest.raises(
+        DataError,
+        match=re.escape(
+            "my_train: neither a file nor a folder; for a Hugging Face hub dataset write hub:my_train"
+        ),
+    ):
+        load_examples("my_train")
+    with pytest.raises(DataError, match=r"^data/train: no such file or folder$"):
+        list(stream_rows("data/train"))
+
+
+def test_rows_with_an_empty_label_are_counted_not_kept_silently(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    (tmp_path / "d.csv").write_text("text,label\nHello.,a\nBye.,\nSee you.,b\nLater.,\n")
+    assert load_examples(str(tmp_path / "d.csv")) == [Example("Hello.", "a"), Example("See you.", "b")]
+    assert "d.csv: skipped 2 rows with neither a 'label' nor a 'summary' (first: row 2)" in caplog.text
+    caplog.clear()
+    source = write_jsonl(
+        tmp_path / "mixed.jsonl",
+        [{"text": "A.", "label": "x", "summary": "A."}, {"text": "B.", "label": "", "summary": "B."}],
+    )
+    assert [e.label for e in load_examples(source)] == ["x", None]
+    assert "mixed.jsonl: 1 rows have no 'label' (first: row 2); they train only the summarizer" in caplog.text
+
+
+def test_local_files_leave_no_arrow_copy_in_the_datasets_cache(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, data_dir: Path
+) -> None:
+    import datasets.config
+
+    monkeypatch.setattr(datasets.config, "HF_DATASETS_CACHE", tmp_path / "cache")
+    (tmp_path / "d.csv").write_text("text,label\nHello.,a\n")
+    assert len(load_examples(str(data_dir / "bbc_dev.jsonl"))) == 20
+    assert len(load_examples(str(tmp_path / "d.csv"))) == 1
+    assert list((tmp_path / "cache").rglob("*.arrow")) == []
