@@ -12,7 +12,7 @@ import json
 import logging
 import os
 import sys
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Annotated
@@ -27,13 +27,14 @@ from fastapi_offline import FastAPIOffline
 from starlette.routing import Match
 from starlette.types import Scope
 
-from service import auth, memory, schemas
+from service import auth, memory, offsets, schemas
 from service.backpressure import Cancelled, ModelGate, Overloaded, TimedOut, one_document_at_a_time
 from service.batching import MicroBatcher, lanes
 from service.budget import budgeted, check_characters
 from service.cpu import torch_threads
 from service.limits import BodySizeLimit
 from service.observability import Metrics, Observability
+from service.repository import LoadFailed, ModelNotFound, ModelRepository, ModelUnavailable, Served, Status
 from service.settings import Settings
 from service.startup import QuietStartupFailure
 from textcnn import __version__, artifact
@@ -45,7 +46,7 @@ from textcnn.explain import (
     explain_classification,
     explain_sentences,
 )
-from textcnn.predict import Classification, Predictor, Summary, bf16_supported
+from textcnn.predict import Classification, Summary, bf16_supported
 
 logger = logging.getLogger("service")
 
@@ -63,6 +64,9 @@ STATUS_FOR_ERROR: dict[type[TextCNNError], int] = {
     LimitExceeded: 413,  # the service's own limits and the Predictor's sentence limit
     InputError: 422,
     UnsupportedTaskError: 400,
+    ModelNotFound: 404,
+    LoadFailed: 409,
+    ModelUnavailable: 503,
     Overloaded: 503,
     Cancelled: 503,
     TimedOut: 504,
@@ -71,9 +75,12 @@ STATUS_FOR_ERROR: dict[type[TextCNNError], int] = {
 ERROR_TEXTS = {
     400: "the model cannot do this task",
     401: "no valid API key (only when API keys are configured)",
+    404: "no model of that name",
+    409: "the model directory failed its checks; the version served before keeps serving",
     413: "a size limit was exceeded",
     422: "the body is not valid",
-    503: "the server is busy (queue full or the wait ran out); retry after Retry-After seconds",
+    503: "the server is busy (queue full or the wait ran out), or the model is not loaded; retry after "
+    "Retry-After seconds",
     504: "the model did not finish within the request timeout",
 }
 
@@ -104,47 +111,54 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         bf16 = settings.bf16 and bf16_supported()
         if settings.bf16 and not bf16:
             logger.warning("TEXTCNN_BF16 ignored: this CPU has no native bfloat16; serving in float32")
-        try:
-            app.state.api_keys = auth.load_keys(settings)
-            served = Predictor.load(
-                settings.model_dir,
-                batch_size=settings.batch_size,
-                max_sentences=settings.max_sentences_per_document,
-                bf16=bf16,
-                table_budget_mb=settings.table_budget_mb,
-            )
-        except TextCNNError as error:
-            logger.critical("cannot start: %s", error)
-            raise
-        app.state.predictor = served
-        app.state.model_version = artifact.fingerprint(settings.model_dir)
         gate = ModelGate(settings.requests_at_once(), settings.queue_size, settings.request_timeout_s)
         app.state.gate = gate
-        batchers = []
-        if settings.micro_batching:
+
+        def setup(served: Served) -> list[MicroBatcher]:
+            """Each model (and each version of it) gets forward passes of its own."""
+            predictor = served.predictor
+            if not settings.micro_batching:
+                predictor.scorer = budgeted(metrics.observed(predictor.scores, served.name), settings)
+                return []
             batchers = [
                 MicroBatcher(
-                    served.scores,
+                    predictor.scores,
                     max_documents=settings.batch_size,
                     max_wait_s=settings.batch_wait_ms / 1000,
                     max_tokens=PASS_TOKENS,
-                    expected=lambda: gate.running,
-                    observe=metrics.observe_pass,
+                    expected=lambda: served.active,
+                    observe=lambda requests, documents: metrics.observe_pass(
+                        requests, documents, served.name
+                    ),
                 )
                 for _ in ("short", "long")
             ]
-            served.scorer = budgeted(lanes(*batchers, short_tokens=SHORT_TOKENS), settings)
-        else:
-            served.scorer = budgeted(metrics.observed(served.scores), settings)
-        app.state.batcher = batchers[0] if batchers else None
-        metrics.model.info({"name": served.info.name, "version": app.state.model_version})
-        logger.info("serving %s from %s", served.info.name, settings.model_dir)
+            predictor.scorer = budgeted(lanes(*batchers, short_tokens=SHORT_TOKENS), settings)
+            return batchers
+
+        def installed(served: Served) -> None:
+            # The default model as the single-model routes and their tests see it.
+            app.state.predictor = served.predictor
+            app.state.batcher = next(iter(served.workers), None)
+            app.state.model_version = served.fingerprint
+            metrics.model.info({"name": served.predictor.info.name, "version": served.fingerprint})
+
+        repository = ModelRepository(settings, metrics, setup, bf16=bf16)
+        repository.installed = installed
+        app.state.repository = repository
+        try:
+            app.state.api_keys = auth.load_keys(settings)
+            await asyncio.to_thread(repository.start)
+        except TextCNNError as error:
+            logger.critical("cannot start: %s", error)
+            raise
+        where = settings.model_repository or settings.model_dir
+        logger.info("serving %s from %s", ", ".join(s.name for s in repository.status()), where)
         yield
         logger.info("shutting down: stopping the requests still admitted to the model")
         # Off the event loop, so that the 503s of the cancelled requests still go out meanwhile.
         await asyncio.to_thread(gate.close)
-        for batcher in batchers:
-            await asyncio.to_thread(batcher.close)
+        await asyncio.to_thread(repository.close)
 
     app = FastAPIOffline(
         title="textcnn",
@@ -203,8 +217,16 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         ]
         return JSONResponse({"detail": details}, status_code=422)
 
-    def predictor(request: Request) -> Predictor:
-        served: Predictor = request.app.state.predictor
+    def models(request: Request) -> ModelRepository:
+        repository: ModelRepository = request.app.state.repository
+        return repository
+
+    def default(request: Request) -> Served:
+        """The default model as it serves now; ModelUnavailable while it is not loaded."""
+        repository = models(request)
+        served = repository.serving()
+        if served is None:
+            raise ModelUnavailable(f"the default model {repository.default!r} is not loaded")
         return served
 
     def checked(request: schemas.Documents, route: str) -> list[str]:
@@ -237,8 +259,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         responses={503: {"model": schemas.Status}},
     )
     def ready(request: Request) -> schemas.Status | JSONResponse:
-        """Ready: the model is loaded and requests will be answered."""
-        if getattr(request.app.state, "predictor", None) is None:
+        """Ready: the default model is loaded and requests will be answered."""
+        repository = getattr(request.app.state, "repository", None)
+        if repository is None or repository.serving() is None:
             return JSONResponse({"status": "loading"}, status_code=503)
         return schemas.Status(status="ready")
 
@@ -256,19 +279,98 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         responses=_responses(*auth_errors),
     )
     def model_info(request: Request) -> schemas.ModelResponse:
-        """The served model: name, version (weights fingerprint), labels, tasks and metrics."""
-        served = predictor(request)
-        tasks = [
-            t for t, ok in [("classify", served.can_classify), ("summarize", served.can_summarize)] if ok
-        ]
+        """The default model: name, version (weights fingerprint), labels, tasks and metrics."""
+        served = default(request)
         return schemas.ModelResponse(
-            name=served.info.name,
-            version=request.app.state.model_version,
-            labels=list(served.info.labels),
-            tasks=tasks,
-            metrics=artifact.read_extra(settings.model_dir, "metrics.json"),
-            encoder=vars(served.inference),
+            name=served.predictor.info.name,
+            version=served.fingerprint,
+            labels=list(served.predictor.info.labels),
+            tasks=served.tasks,
+            metrics=artifact.read_extra(served.directory, "metrics.json"),
+            encoder=vars(served.predictor.inference),
+            description=artifact.card_description(served.directory),
         )
+
+    @app.get(
+        "/v1/model/examples",
+        response_model=list[schemas.Example],
+        response_model_exclude_none=True,
+        tags=["operations"],
+        dependencies=protected,
+        responses=_responses(*auth_errors),
+    )
+    def model_examples(request: Request) -> list[schemas.Example]:
+        """Texts to try the served model on, kept in its directory (examples.json); often none."""
+        try:
+            examples = artifact.read_examples(default(request).directory)
+        except TextCNNError as error:
+            logger.warning("no examples served: %s", error)
+            return []
+        return [schemas.Example(**e) for e in examples]
+
+    async def classified(
+        request: Request, name: str | None, body: schemas.ClassifyRequest, route: str
+    ) -> schemas.ClassifyResponse:
+        texts = checked(body, route)
+        repository = models(request)
+        repository.require(name)  # an unknown model is answered before it takes a place in the queue
+
+        def work() -> schemas.ClassifyResponse:
+            with repository.lease(name) as served:
+                predictor = served.predictor
+                results = predictor.classify(texts, top_k=body.top_k)
+                explanations: Sequence[ClassExplanation | None] = [None] * len(texts)
+                if body.explain:
+                    explanations = one_document_at_a_time(
+                        lambda some: explain_classification(
+                            predictor, some, label=body.explain_label, top_n=body.top_ngrams
+                        ),
+                        texts,
+                    )
+                metrics.model_requests.labels(served.name, "classify").inc()
+                return schemas.ClassifyResponse(
+                    model=served.name,
+                    version=served.fingerprint,
+                    results=[
+                        _classification(r, e, offsets.converter(t, body.offsets))
+                        for r, e, t in zip(results, explanations, texts, strict=True)
+                    ],
+                )
+
+        return await gate(request).run(work)
+
+    async def summarized(
+        request: Request, name: str | None, body: schemas.SummarizeRequest, route: str
+    ) -> schemas.SummarizeResponse:
+        texts = checked(body, route)
+        repository = models(request)
+        repository.require(name)
+
+        def work() -> schemas.SummarizeResponse:
+            with repository.lease(name) as served:
+                predictor = served.predictor
+                results = predictor.summarize(
+                    texts,
+                    max_sentences=body.max_sentences,
+                    ratio=body.ratio,
+                    max_words=body.max_words,
+                )
+                explanations: Sequence[Sequence[SentenceExplanation] | None] = [None] * len(texts)
+                if body.explain:
+                    explanations = one_document_at_a_time(
+                        lambda some: explain_sentences(predictor, some, top_n=body.top_ngrams), texts
+                    )
+                metrics.model_requests.labels(served.name, "summarize").inc()
+                return schemas.SummarizeResponse(
+                    model=served.name,
+                    version=served.fingerprint,
+                    results=[
+                        _summary(r, e, offsets.converter(t, body.offsets))
+                        for r, e, t in zip(results, explanations, texts, strict=True)
+                    ],
+                )
+
+        return await gate(request).run(work)
 
     # Without explain, answers carry no explanation keys at all (exclude_none), exactly as before.
     @app.post(
@@ -283,32 +385,15 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         body: Annotated[schemas.ClassifyRequest, Body(openapi_examples=schemas.CLASSIFY_EXAMPLES)],
         request: Request,
     ) -> schemas.ClassifyResponse:
-        """Label each document with its most probable class and the class probabilities.
+        """Label each document with its most probable class and the class probabilities (the default
+        model).
 
         With `explain`, each result also says why: the n-grams that add most to the logit of the
         predicted class (or of `explain_label`), with their character offsets. It is exact, from one
         more forward pass: each of the CNN's max-pooled features comes from one n-gram, and the class
         logit is the bias plus weight x feature summed over the features.
         """
-        served = predictor(request)
-        texts = checked(body, "/classify")
-
-        def work() -> schemas.ClassifyResponse:
-            results = served.classify(texts, top_k=body.top_k)
-            explanations: Sequence[ClassExplanation | None] = [None] * len(texts)
-            if body.explain:
-                explanations = one_document_at_a_time(
-                    lambda some: explain_classification(
-                        served, some, label=body.explain_label, top_n=body.top_ngrams
-                    ),
-                    texts,
-                )
-            return schemas.ClassifyResponse(
-                model=served.info.name,
-                results=[_classification(r, e) for r, e in zip(results, explanations, strict=True)],
-            )
-
-        return await gate(request).run(work)
+        return await classified(request, None, body, "/classify")
 
     @app.post(
         "/summarize",
@@ -322,44 +407,126 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         body: Annotated[schemas.SummarizeRequest, Body(openapi_examples=schemas.SUMMARIZE_EXAMPLES)],
         request: Request,
     ) -> schemas.SummarizeResponse:
-        """Pick each document's summary sentences, returned in document order with offsets.
+        """Pick each document's summary sentences, returned in document order with offsets (the default
+        model).
 
         With `explain`, each sentence also says why it scored as it did: its logit split exactly into
         its content, context, document and position parts (the scorer is linear once its active
         units are fixed), and the sentence's own n-grams behind the content part.
         """
-        served = predictor(request)
-        texts = checked(body, "/summarize")
+        return await summarized(request, None, body, "/summarize")
 
-        def work() -> schemas.SummarizeResponse:
-            results = served.summarize(
-                texts,
-                max_sentences=body.max_sentences,
-                ratio=body.ratio,
-                max_words=body.max_words,
-            )
-            explanations: Sequence[Sequence[SentenceExplanation] | None] = [None] * len(texts)
-            if body.explain:
-                explanations = one_document_at_a_time(
-                    lambda some: explain_sentences(served, some, top_n=body.top_ngrams), texts
-                )
-            return schemas.SummarizeResponse(
-                model=served.info.name,
-                results=[_summary(r, e) for r, e in zip(results, explanations, strict=True)],
-            )
+    model_errors = _responses(*auth_errors, 404)
 
-        return await gate(request).run(work)
+    @app.get(
+        "/v1/models",
+        response_model=list[schemas.ModelStatus],
+        tags=["models"],
+        dependencies=protected,
+        responses=_responses(*auth_errors),
+    )
+    def list_models(request: Request) -> list[schemas.ModelStatus]:
+        """Every model of the repository: its state, served version, tasks, labels and last error."""
+        return [_model_status(s) for s in models(request).status()]
+
+    @app.get(
+        "/v1/models/{name}",
+        response_model=schemas.ModelStatus,
+        tags=["models"],
+        dependencies=protected,
+        responses=model_errors,
+    )
+    def get_model(name: str, request: Request) -> schemas.ModelStatus:
+        """One model's state, served version, tasks, labels and last error."""
+        [status] = models(request).status(name)
+        return _model_status(status)
+
+    @app.post(
+        "/v1/models/{name}/classify",
+        response_model=schemas.ClassifyResponse,
+        response_model_exclude_none=True,
+        responses=_responses(*auth_errors, 400, 404, 413, 422, 503, 504),
+        tags=["models"],
+        dependencies=protected,
+    )
+    async def classify_with(
+        name: str,
+        body: Annotated[schemas.ClassifyRequest, Body(openapi_examples=schemas.CLASSIFY_EXAMPLES)],
+        request: Request,
+    ) -> schemas.ClassifyResponse:
+        """`/classify` with the named model (loaded first if it is not)."""
+        return await classified(request, name, body, "/v1/models/{name}/classify")
+
+    @app.post(
+        "/v1/models/{name}/summarize",
+        response_model=schemas.SummarizeResponse,
+        response_model_exclude_none=True,
+        responses=_responses(*auth_errors, 400, 404, 413, 422, 503, 504),
+        tags=["models"],
+        dependencies=protected,
+    )
+    async def summarize_with(
+        name: str,
+        body: Annotated[schemas.SummarizeRequest, Body(openapi_examples=schemas.SUMMARIZE_EXAMPLES)],
+        request: Request,
+    ) -> schemas.SummarizeResponse:
+        """`/summarize` with the named model (loaded first if it is not)."""
+        return await summarized(request, name, body, "/v1/models/{name}/summarize")
+
+    @app.post(
+        "/v1/models/{name}/load",
+        response_model=schemas.ModelStatus,
+        tags=["models"],
+        dependencies=protected,
+        responses=_responses(*auth_errors, 404, 409, 422),
+    )
+    async def load_model(
+        name: str, request: Request, body: Annotated[schemas.LoadRequest | None, Body()] = None
+    ) -> schemas.ModelStatus:
+        """Load the model now: `version` pins that version folder, none serves the highest. The new
+        version is checked beside the old one, which serves until the switch and keeps serving if
+        the check fails (409)."""
+        version = None if body is None else body.version
+        return _model_status(await asyncio.to_thread(models(request).load, name, version))
+
+    @app.post(
+        "/v1/models/{name}/unload",
+        response_model=schemas.ModelStatus,
+        tags=["models"],
+        dependencies=protected,
+        responses=model_errors,
+    )
+    async def unload_model(name: str, request: Request) -> schemas.ModelStatus:
+        """Stop serving the model until it is loaded again; requests in flight finish first."""
+        return _model_status(await asyncio.to_thread(models(request).unload, name))
 
     return app
 
 
+def _model_status(status: Status) -> schemas.ModelStatus:
+    return schemas.ModelStatus(
+        name=status.name,
+        state=status.state,
+        ready=status.ready,
+        default=status.default,
+        version=status.version,
+        number=status.number,
+        pinned=status.pinned,
+        versions=list(status.versions),
+        tasks=list(status.tasks),
+        labels=list(status.labels),
+        error=status.error,
+    )
+
+
 def _classification(
-    result: Classification, explanation: ClassExplanation | None
+    result: Classification, explanation: ClassExplanation | None, at: Callable[[int], int]
 ) -> schemas.ClassificationResult:
     return schemas.ClassificationResult(
         label=result.label,
         confidence=result.confidence,
         scores=result.scores,
+        known_token_share=result.known_token_share,
         explanation=None
         if explanation is None
         else schemas.ClassExplanation(
@@ -367,12 +534,14 @@ def _classification(
             probability=explanation.probability,
             logit=explanation.logit,
             bias=explanation.bias,
-            ngrams=_ngrams(explanation.ngrams),
+            ngrams=_ngrams(explanation.ngrams, at),
         ),
     )
 
 
-def _summary(result: Summary, explanations: Sequence[SentenceExplanation] | None) -> schemas.SummaryResult:
+def _summary(
+    result: Summary, explanations: Sequence[SentenceExplanation] | None, at: Callable[[int], int]
+) -> schemas.SummaryResult:
     return schemas.SummaryResult(
         summary=result.text,
         sentences=[
@@ -380,30 +549,35 @@ def _summary(result: Summary, explanations: Sequence[SentenceExplanation] | None
                 index=s.index,
                 text=s.text,
                 score=s.score,
-                start=s.start,
-                end=s.end,
-                explanation=None if explanations is None else _sentence_explanation(explanations[s.index]),
+                start=at(s.start),
+                end=at(s.end),
+                explanation=None
+                if explanations is None
+                else _sentence_explanation(explanations[s.index], at),
             )
             for s in result.sentences
         ],
     )
 
 
-def _sentence_explanation(explanation: SentenceExplanation) -> schemas.SentenceExplanation:
+def _sentence_explanation(
+    explanation: SentenceExplanation, at: Callable[[int], int]
+) -> schemas.SentenceExplanation:
     return schemas.SentenceExplanation(
         logit=explanation.logit,
         bias=explanation.bias,
         parts=explanation.parts,
-        ngrams=_ngrams(explanation.ngrams),
+        ngrams=_ngrams(explanation.ngrams, at),
     )
 
 
-def _ngrams(ngrams: Sequence[NGram]) -> list[schemas.NGramResult]:
+def _ngrams(ngrams: Sequence[NGram], at: Callable[[int], int]) -> list[schemas.NGramResult]:
+    """The n-grams, their offsets mapped by `at` into the unit the request asked for."""
     return [
         schemas.NGramResult(
             text=n.text,
-            start=n.start,
-            end=n.end,
+            start=at(n.start),
+            end=at(n.end),
             sentence=n.sentence,
             tokens=list(n.tokens),
             contribution=n.contribution,

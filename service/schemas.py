@@ -1,6 +1,6 @@
 """Request and response models: the API's contract, kept at the edge of the library."""
 
-from typing import Annotated, Self
+from typing import Annotated, Literal, Self
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
 
@@ -32,6 +32,12 @@ class Documents(BaseModel):
 
     text: Text | None = Field(None, description="a single document", examples=[ARTICLE])
     texts: list[Text] | None = Field(None, description="several documents, answered in order")
+    offsets: Literal["code_points", "utf16"] = Field(
+        "code_points",
+        description="the unit of every start/end in the answer: Unicode code points (as Python indexes "
+        "a str) or UTF-16 code units (as JavaScript, Java and C# index strings); they differ after a "
+        "character outside the Basic Multilingual Plane, such as most emoji",
+    )
 
     @model_validator(mode="after")
     def _one_of(self) -> Self:
@@ -95,10 +101,13 @@ class SummarizeRequest(Documents, ExplainOptions):
         return self
 
 
+_UNIT = ', in the unit "offsets" asks for (code points by default)'
+
+
 class NGramResult(BaseModel):
     text: str = Field(description="the n-gram as it stands in the submitted text: text[start:end]")
-    start: int = Field(description="character offset of the n-gram in the submitted text")
-    end: int
+    start: int = Field(description=f"offset of the n-gram in the submitted text{_UNIT}")
+    end: int = Field(description="offset just past its end")
     sentence: int = Field(description="index of the sentence it is in, from 0")
     tokens: list[str] = Field(description="the tokens the model read (normalized, lower-cased)")
     contribution: float = Field(description="what it adds to the explained logit")
@@ -145,11 +154,19 @@ class ClassificationResult(BaseModel):
     label: str
     confidence: float
     scores: dict[str, float]
+    known_token_share: float = Field(
+        description="share of the document's tokens that the model's vocabulary knows (0 without tokens); "
+        "a low share says the text is unlike the training data and the label is likely a guess"
+    )
     explanation: ClassExplanation | None = Field(None, description="with explain: true")
+
+
+_VERSION = "the version that answered: the first 12 hex digits of its weights' sha256"
 
 
 class ClassifyResponse(BaseModel):
     model: str
+    version: str = Field(description=_VERSION)
     results: list[ClassificationResult]
 
 
@@ -192,8 +209,8 @@ class SentenceResult(BaseModel):
     index: int = Field(description="position among the document's sentences, from 0")
     text: str
     score: float = Field(description="probability that the sentence belongs in the summary")
-    start: int = Field(description="character offset of the sentence in the submitted text")
-    end: int
+    start: int = Field(description=f"offset of the sentence in the submitted text{_UNIT}")
+    end: int = Field(description="offset just past its end")
     explanation: SentenceExplanation | None = Field(None, description="with explain: true")
 
 
@@ -204,6 +221,7 @@ class SummaryResult(BaseModel):
 
 class SummarizeResponse(BaseModel):
     model: str
+    version: str = Field(description=_VERSION)
     results: list[SummaryResult]
 
 
@@ -234,10 +252,52 @@ class ModelResponse(BaseModel):
     tasks: list[str]
     metrics: dict[str, object] | None
     encoder: dict[str, str | int] | None = None  # textcnn.lookup.Inference: lookup tables or convolution
+    description: str | None = Field(
+        None, description="what the model is for, from its model card (README.md): the first paragraph"
+    )
+
+
+class Example(BaseModel):
+    """A text kept in the model directory to try the model on (examples.json)."""
+
+    title: str
+    text: str
+    source: str | None = Field(None, description="where the text comes from")
 
 
 class Status(BaseModel):
     status: str
+
+
+class ModelStatus(BaseModel):
+    """One model of the repository."""
+
+    name: str = Field(
+        description="its folder's name in the repository (the model's own name for one directory)"
+    )
+    state: Literal["loaded", "available", "unloaded", "failed"] = Field(
+        description="loaded: serving; available: loads on its first request; unloaded: by request, until "
+        "loaded again; failed: no version of it loads (see error)"
+    )
+    ready: bool = Field(description="loaded and answering")
+    default: bool = Field(description="the model of /classify, /summarize and /v1/model")
+    version: str | None = Field(description="the fingerprint of the loaded weights (what answers name)")
+    number: int | None = Field(
+        description="the version folder served (1, 2, ...); none for a plain directory"
+    )
+    pinned: int | None = Field(description="the version folder pinned, else the highest is served")
+    versions: list[int] = Field(description="the version folders present")
+    tasks: list[str]
+    labels: list[str]
+    error: str | None = Field(
+        description="why its last load failed, also while an older version keeps serving; none after a load"
+    )
+
+
+class LoadRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    version: int | None = Field(None, ge=0, description="pin this version folder; none: serve the highest")
 
 
 class ErrorResponse(BaseModel):

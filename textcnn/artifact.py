@@ -6,9 +6,14 @@ Layout (format version 1):
     model.safetensors the state_dict
     manifest.json     format version and the sha256 of every other file
 plus any files the trainer adds (metrics.json, training.json, README.md), also in the manifest.
+Optional, read only by the demo page:
+    README.md         the model card; its first paragraph after the title says what the model is for
+    examples.json     texts to try the model on: a JSON list of {"title": str, "text": str} objects,
+                      each with an optional "source": str
 """
 
 import hashlib
+import itertools
 import json
 from collections.abc import Mapping
 from dataclasses import asdict
@@ -30,6 +35,8 @@ VOCAB = "vocab.json"
 WEIGHTS = "model.safetensors"
 MANIFEST = "manifest.json"
 REQUIRED = (CONFIG, VOCAB, WEIGHTS)
+CARD = "README.md"
+EXAMPLES = "examples.json"
 
 
 def save(
@@ -143,6 +150,39 @@ def read_extra(directory: str | Path, name: str) -> Any:
     """Return a JSON file the trainer added (e.g. metrics.json), or None if it is absent."""
     path = Path(directory) / name
     return json.loads(path.read_text(encoding="utf-8")) if path.is_file() else None
+
+
+def card_description(directory: str | Path) -> str | None:
+    """The model card's first paragraph after its title, on one line; None without a card or one."""
+    path = Path(directory) / CARD
+    if not path.is_file():
+        return None
+    lines = path.read_text(encoding="utf-8").splitlines()
+    body = [line.strip() for line in lines if not line.startswith("#")]
+    paragraph = " ".join(itertools.takewhile(bool, itertools.dropwhile(lambda line: not line, body)))
+    return paragraph or None
+
+
+def read_examples(directory: str | Path) -> list[dict[str, str]]:
+    """The texts of examples.json (see the layout above); [] when the directory has none.
+
+    Raises ModelLoadError if the file is not that layout.
+    """
+    path = Path(directory) / EXAMPLES
+    if not path.is_file():
+        return []
+    examples = _read_json(path.parent, EXAMPLES)
+    fields = {"title", "text", "source"}
+    if not isinstance(examples, list) or not all(
+        isinstance(e, dict)
+        and {"title", "text"} <= set(e) <= fields
+        and all(isinstance(value, str) for value in e.values())
+        for e in examples
+    ):
+        raise ModelLoadError(
+            f'{path} must be a list of {{"title": str, "text": str, "source": str (optional)}} objects'
+        )
+    return examples
 
 
 def _read_json(directory: Path, name: str) -> Any:

@@ -20,7 +20,7 @@ from textcnn.features import Document, collate, prepare
 from textcnn.lookup import DEFAULT_BUDGET_MB, Inference, describe, install
 from textcnn.model import TextCNN
 from textcnn.selection import SELECTION_RULES, resolve_length, select_sentences
-from textcnn.vocab import Vocabulary
+from textcnn.vocab import UNK_ID, Vocabulary
 
 DEFAULT_MODEL_DIR = Path(__file__).parent / "default_model"
 
@@ -47,6 +47,16 @@ class Classification:
     label: str
     confidence: float
     scores: dict[str, float]  # label -> probability, highest first (top_k of them when asked)
+    # The share of the document's tokens (as the model reads them) that the vocabulary knows; the rest
+    # all read as one unknown token, so a low share says the text is unlike the training data.
+    known_token_share: float
+
+
+def known_token_share(document: Document) -> float:
+    """The share of the tokens the model reads that are in its vocabulary; 0.0 for no tokens."""
+    total = document.num_tokens
+    unknown = sum(ids.count(UNK_ID) for ids in document.token_ids)
+    return (total - unknown) / total if total else 0.0
 
 
 @dataclass(frozen=True)
@@ -192,11 +202,14 @@ class Predictor:
             raise UnsupportedTaskError("this model was trained without labels and cannot classify")
         if top_k is not None and top_k < 1:
             raise InputError(f"top_k must be at least 1, got {top_k}")
+        documents = self.prepare(texts)
         results = []
-        for scores in self.scorer(self.prepare(texts), sentences=False):
+        for document, scores in zip(documents, self.scorer(documents, sentences=False), strict=True):
             assert scores.class_probs is not None
             ranked = sorted(zip(self.info.labels, scores.class_probs, strict=True), key=lambda p: -p[1])
-            results.append(Classification(ranked[0][0], ranked[0][1], dict(ranked[:top_k])))
+            results.append(
+                Classification(ranked[0][0], ranked[0][1], dict(ranked[:top_k]), known_token_share(document))
+            )
         return results
 
     def summarize(

@@ -153,3 +153,49 @@ def test_unknown_route_and_method(client: TestClient) -> None:
 def test_openapi_has_examples(client: TestClient) -> None:
     spec = client.get("/openapi.json").json()
     assert {"/classify", "/summarize", "/health", "/ready", "/v1/model"} <= set(spec["paths"])
+
+
+EMOJI_TEXT = (
+    "Café owners 😀 cheered 👍🏽 as the United Kingdom's bank cut rates. "
+    "東京 markets rose 2% 🇯🇵 after the news. "
+    "The firm said sales fell 👨‍👩‍👧 sharply in March."
+)
+
+
+def _utf16(text: str, offset: int) -> int:
+    return len(text[:offset].encode("utf-16-le")) // 2
+
+
+def test_offsets_in_utf16_code_units_on_request(client: TestClient) -> None:
+    body = {"text": EMOJI_TEXT, "explain": True, "max_sentences": 3}
+    [points] = client.post("/summarize", json=body).json()["results"]
+    [units] = client.post("/summarize", json={**body, "offsets": "utf16"}).json()["results"]
+    assert len(points["sentences"]) == 3
+    encoded = EMOJI_TEXT.encode("utf-16-le")
+    for p, u in zip(points["sentences"], units["sentences"], strict=True):
+        assert EMOJI_TEXT[p["start"] : p["end"]] == p["text"]
+        assert (u["start"], u["end"]) == (_utf16(EMOJI_TEXT, p["start"]), _utf16(EMOJI_TEXT, p["end"]))
+        assert encoded[2 * u["start"] : 2 * u["end"]].decode("utf-16-le") == u["text"]
+        for pn, un in zip(p["explanation"]["ngrams"], u["explanation"]["ngrams"], strict=True):
+            assert encoded[2 * un["start"] : 2 * un["end"]].decode("utf-16-le") == un["text"] == pn["text"]
+    # Before the first astral character both units agree; after it, each one adds a code unit: 😀, 👍,
+    # its skin tone 🏽 and the two regional indicators of 🇯🇵 precede the third sentence (東京 does not count).
+    assert units["sentences"][0]["start"] == points["sentences"][0]["start"] == 0
+    assert units["sentences"][-1]["start"] - points["sentences"][-1]["start"] == 5
+
+
+def test_classify_offsets_in_utf16_and_the_known_share(client: TestClient) -> None:
+    body = {"text": EMOJI_TEXT, "explain": True, "top_ngrams": 10, "offsets": "utf16"}
+    [result] = client.post("/classify", json=body).json()["results"]
+    encoded = EMOJI_TEXT.encode("utf-16-le")
+    for ngram in result["explanation"]["ngrams"]:
+        assert encoded[2 * ngram["start"] : 2 * ngram["end"]].decode("utf-16-le") == ngram["text"]
+    assert 0 < result["known_token_share"] <= 1
+    [empty] = client.post("/classify", json={"text": ""}).json()["results"]
+    assert empty["known_token_share"] == 0.0
+
+
+def test_an_unknown_offset_unit_gets_422(client: TestClient) -> None:
+    response = client.post("/classify", json={"text": "x", "offsets": "bytes"})
+    assert response.status_code == 422
+    assert response.json()["detail"][0]["loc"] == ["body", "offsets"]

@@ -50,7 +50,7 @@ def test_explain_label(client: TestClient, articles: list[str]) -> None:
 
 def test_no_explain_means_no_explanation_keys(client: TestClient, articles: list[str]) -> None:
     [result] = client.post("/classify", json={"text": articles[0]}).json()["results"]
-    assert set(result) == {"label", "confidence", "scores"}
+    assert set(result) == {"label", "confidence", "scores", "known_token_share"}
     [summary] = client.post("/summarize", json={"text": articles[0]}).json()["results"]
     assert all(set(s) == {"index", "text", "score", "start", "end"} for s in summary["sentences"])
 
