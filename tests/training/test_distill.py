@@ -29,11 +29,10 @@ PIECES += ["invent", "##ed", "coca", "-", "cola"]
 def tiny_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A one-layer, 32-wide BERT with a word-piece vocabulary, saved as a sentence-transformer."""
     import torch
-    from transformers import BertConfig, BertModel, BertTokenizerFast
+    from transformers import BertConfig, BertModel, BertTokenizer
 
     folder = tmp_path_factory.mktemp("tiny-sentence-transformer")
-    (folder / "vocab.txt").write_text("\n".join(PIECES) + "\n")
-    BertTokenizerFast(vocab_file=str(folder / "vocab.txt")).save_pretrained(folder)
+    BertTokenizer(vocab={piece: i for i, piece in enumerate(PIECES)}).save_pretrained(folder)
     torch.manual_seed(0)
     config = BertConfig(
         vocab_size=len(PIECES),
@@ -75,7 +74,7 @@ def test_a_folder_or_an_installed_package_names_a_model(tmp_path: Path, tiny_mod
         assert sentence_transformer_folder(spec) is None
 
 
-def test_distilled_vectors_are_cached_by_content(
+def test_distilled_vectors_are_cached_per_word(
     tmp_path: Path, tiny_model: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     vectors = distill_vectors(tiny_model, WORDS, dim=8, cache_dir=tmp_path)
@@ -84,22 +83,41 @@ def test_distilled_vectors_are_cached_by_content(
     # scaled to the spread of Kim's uniform init, and words the model knows apart stay apart
     assert np.isclose(matrix.std(), UNIFORM_RANGE / np.sqrt(3), rtol=1e-2)
     assert not np.allclose(vectors.get("what"), vectors.get("city"))
-    [cached] = (tmp_path / "vectors").glob("*.npy")
+    [cached] = (tmp_path / "vectors").glob("*.npz")
 
-    def refuse(*_args: object) -> np.ndarray:
-        raise AssertionError("distilled again despite the cache")
+    encode = distill._encode_words
+    passed: list[list[str]] = []
 
-    monkeypatch.setattr(distill, "_distill", refuse)
+    def record(folder: Path, words: list[str]) -> np.ndarray:
+        passed.append(list(words))
+        return encode(folder, words)
+
+    monkeypatch.setattr(distill, "_encode_words", record)
     again = distill_vectors(tiny_model, WORDS, dim=8, cache_dir=tmp_path)
     np.testing.assert_array_equal(again.get("river"), vectors.get("river"))
-    # another vocabulary, or changed weights, is another cache entry
-    with pytest.raises(AssertionError, match="distilled again"):
-        distill_vectors(tiny_model, [*WORDS, "lake"], dim=8, cache_dir=tmp_path)
+    assert passed == []
+    # a larger vocabulary pays only for its new word; PCA is fit to the vocabulary it is given
+    distill_vectors(tiny_model, [*WORDS, "lake"], dim=8, cache_dir=tmp_path)
+    assert passed == [["lake"]]
+    # changed files are another model: every word goes through it again
     changed = shutil.copytree(tiny_model, tmp_path / "changed")
-    (changed / "vocab.txt").write_text((changed / "vocab.txt").read_text() + "lake\n")
-    with pytest.raises(AssertionError, match="distilled again"):
-        distill_vectors(changed, WORDS, dim=8, cache_dir=tmp_path)
-    assert cached.is_file()
+    (changed / "config_sentence_transformers.json").write_text('{"changed": true}')
+    distill_vectors(changed, WORDS, dim=8, cache_dir=tmp_path)
+    assert passed[-1] == WORDS
+    assert cached.is_file() and len(list((tmp_path / "vectors").glob("*.npz"))) == 2
+
+
+def test_a_vocabulary_smaller_than_the_size_keeps_the_size(tmp_path: Path, tiny_model: Path) -> None:
+    vectors = distill_vectors(tiny_model, WORDS[:3], dim=16, cache_dir=None)
+    assert vectors.dim == 16 and np.isfinite(np.stack([vectors.get(w) for w in WORDS[:3]])).all()
+
+
+def test_a_damaged_cache_entry_is_rebuilt(tmp_path: Path, tiny_model: Path) -> None:
+    distill_vectors(tiny_model, WORDS, dim=8, cache_dir=tmp_path)
+    [cached] = (tmp_path / "vectors").glob("*.npz")
+    cached.write_bytes(b"not a numpy archive")
+    rebuilt = distill_vectors(tiny_model, WORDS, dim=8, cache_dir=tmp_path)
+    assert rebuilt.dim == 8 and cached.stat().st_size > 100
 
 
 def test_a_damaged_model_folder_is_a_data_error(tmp_path: Path) -> None:
