@@ -4,6 +4,7 @@ tests/service/test_browser.py drives a real one)."""
 import json
 import math
 import re
+import shutil
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -113,10 +114,31 @@ def test_demo_page_and_its_files_are_local(client: TestClient) -> None:
     for url in urls:
         assert url.startswith("/"), url
         assert client.get(url).status_code == 200, url
+    assert {"/static/favicon.svg"} <= set(urls)
     for name in ["demo.js", "demo.css", "index.html"]:
         assert "//" not in re.sub(r"^\s*//.*$", "", client.get(f"/static/{name}").text, flags=re.M)
-    examples = client.get("/static/examples.json").json()
+
+
+def test_the_default_model_brings_its_examples_and_description() -> None:
+    with TestClient(create_app(Settings())) as default:
+        examples = default.get("/v1/model/examples").json()
+        description = default.get("/v1/model").json()["description"]
     assert len(examples) == 5 and all(e["title"] and e["text"].startswith(e["title"]) for e in examples)
+    assert {e["source"].split(",")[0] for e in examples} == {"BBC News"}
+    assert "BBC's five categories (business, entertainment, politics, sport, tech)" in description
+
+
+def test_examples_come_from_the_model_directory(bbc_model_dir: Path, tmp_path: Path) -> None:
+    model = tmp_path / "model"
+    shutil.copytree(bbc_model_dir, model)
+    with TestClient(create_app(Settings(model_dir=model))) as other:
+        assert other.get("/v1/model/examples").json() == []
+        (model / "examples.json").write_text(json.dumps([{"title": "One", "text": "One text."}]))
+        assert other.get("/v1/model/examples").json() == [{"title": "One", "text": "One text."}]
+        (model / "examples.json").write_text(json.dumps([{"title": "No text"}]))
+        answer = other.get("/v1/model/examples")
+    # A file in another layout is a problem of the model directory, not of the request.
+    assert answer.status_code == 200 and answer.json() == []
 
 
 @pytest.mark.parametrize("path", ["/docs", "/redoc"])
