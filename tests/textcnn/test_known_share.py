@@ -11,7 +11,9 @@ from textcnn.sentences import Span
 from textcnn.vocab import UNK_ID
 
 TEST_SPLIT = Path(__file__).parents[2] / "data" / "bbc_news_summary" / "test.jsonl"
-GERMAN = "Die Bundesregierung hat am Mittwoch ein neues Gesetz zur Förderung erneuerbarer Energien beschlossen."
+GERMAN = (
+    "Die Bundesregierung hat am Mittwoch ein neues Gesetz zur Förderung erneuerbarer Energien beschlossen."
+)
 
 
 def test_share_counts_unknown_ids_over_all_tokens() -> None:
