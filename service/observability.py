@@ -135,17 +135,51 @@ class Metrics:
             "textcnn_model_in_flight", "requests running or waiting in the model gate", registry=self.registry
         ).set_function(in_flight)
         self.model = Info("textcnn_model", "the served model", registry=self.registry)
+        # The same per model of the repository (service/repository.py); one model is one label value.
+        self.model_requests = Counter(
+            "textcnn_model_requests",
+            "predict requests each model answered",
+            ["model", "task"],
+            registry=self.registry,
+        )
+        self.model_pass_documents = Histogram(
+            "textcnn_model_forward_documents",
+            "documents per model call, by model",
+            ["model"],
+            buckets=(1, 2, 4, 8, 16, 32, 64, 128, 256),
+            registry=self.registry,
+        )
+        self.model_loaded = Gauge(
+            "textcnn_model_loaded",
+            "1 while the model is loaded and serving",
+            ["model"],
+            registry=self.registry,
+        )
+        self.model_load_failures = Counter(
+            "textcnn_model_load_failures",
+            "model directories that failed their checks (what served before keeps serving)",
+            ["model"],
+            registry=self.registry,
+        )
+        self.model_swaps = Counter(
+            "textcnn_model_swaps", "switches to a new version of a model", ["model"], registry=self.registry
+        )
+        self.served_model = Info(
+            "textcnn_served_model", "the version each model serves", ["model"], registry=self.registry
+        )
 
-    def observe_pass(self, requests: int, documents: int) -> None:
+    def observe_pass(self, requests: int, documents: int, model: str | None = None) -> None:
         """Record one model call and how many requests and documents shared it."""
         self.pass_requests.observe(requests)
         self.pass_documents.observe(documents)
+        if model is not None:
+            self.model_pass_documents.labels(model).observe(documents)
 
-    def observed(self, score: Scorer) -> Scorer:
+    def observed(self, score: Scorer, model: str | None = None) -> Scorer:
         """`score`, recording each call as a pass of one request (serving without micro-batching)."""
 
         def observed_score(documents: Sequence[Document], *, sentences: bool = True) -> list[Scores]:
-            self.observe_pass(1, len(documents))
+            self.observe_pass(1, len(documents), model)
             return score(documents, sentences=sentences)
 
         return observed_score

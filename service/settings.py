@@ -23,6 +23,25 @@ class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="TEXTCNN_")
 
     model_dir: Path = Field(DEFAULT_MODEL_DIR, description="model directory to serve")
+    model_repository: Path | None = Field(
+        None, description="a folder of model folders to serve them all (instead of TEXTCNN_MODEL_DIR)"
+    )
+    default_model: str | None = Field(
+        None,
+        description="the repository's model of /classify, /summarize and /v1/model; default: the only one",
+    )
+    model_versions: str = Field(
+        "", description="pinned versions in the repository as name=version pairs (name=2,other=1)"
+    )
+    load_models: Literal["eager", "lazy"] = Field(
+        "eager", description="load every repository model at start-up, or each on its first request"
+    )
+    max_loaded_models: int | None = Field(
+        None, ge=1, description="models kept loaded at once; the least recently used beyond are unloaded"
+    )
+    poll_interval_s: float = Field(
+        10.0, ge=0, description="how often the repository is checked for new or changed models; 0: never"
+    )
     host: str = Field("127.0.0.1", description="address to listen on: an IP address or a resolvable name")
     port: int = Field(8000, ge=0, le=65535, description="TCP port; 0 picks a free one")
     workers: int = Field(1, ge=1, description="uvicorn worker processes")
@@ -99,6 +118,26 @@ class Settings(BaseSettings):
                     f"{value!r} is neither an IP address nor a name this host resolves"
                 ) from None
         return value
+
+    @field_validator("model_versions")
+    @classmethod
+    def _pins(cls, value: str) -> str:
+        for pair in (p.strip() for p in value.split(",")):
+            name, _, number = pair.partition("=")
+            if pair and (not name.strip() or not number.strip().isdigit()):
+                raise ValueError(f"{pair!r} is not name=version (a version is a folder number such as 2)")
+        return value
+
+    @model_validator(mode="after")
+    def _one_source(self) -> Self:
+        if self.model_repository is not None and "model_dir" in self.model_fields_set:
+            raise ValueError("set TEXTCNN_MODEL_DIR or TEXTCNN_MODEL_REPOSITORY, not both")
+        return self
+
+    def pins(self) -> dict[str, int]:
+        """TEXTCNN_MODEL_VERSIONS as model name -> pinned version."""
+        pairs = (p.partition("=") for p in self.model_versions.split(",") if p.strip())
+        return {name.strip(): int(number) for name, _, number in pairs}
 
     @model_validator(mode="after")
     def _consistent(self) -> Self:
