@@ -27,6 +27,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from textcnn import artifact
 from textcnn.errors import InputError
 
 logger = logging.getLogger(__name__)
@@ -51,6 +52,19 @@ class Fields:
     text: str = "text"
     label: str = "label"
     summary: str = "summary"
+
+
+def model_fields(model_dir: str | Path) -> Fields:
+    """The column names the model in `model_dir` was trained with (its training.json), so that
+    evaluating or predicting on data shaped like its training data needs no field flags; the
+    defaults for a model directory without the file."""
+    recorded = artifact.read_extra(model_dir, "training.json") or {}
+    defaults = Fields()
+    return Fields(
+        text=str(recorded.get("text_field", defaults.text)),
+        label=str(recorded.get("label_field", defaults.label)),
+        summary=str(recorded.get("summary_field", defaults.summary)),
+    )
 
 
 @dataclass(frozen=True)

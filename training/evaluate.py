@@ -4,7 +4,12 @@
 
 Keys: n_docs; with labels, accuracy and macro_f1; with summaries, rouge1, rouge2, rougeLsum of the
 model's summaries and the same for a lead3 baseline (first three sentences by the same splitter).
-ROUGE is Google's rouge-score F1 x 100 with stemming; Lsum joins sentences with newlines.
+Every figure is a fraction in [0, 1], as in the model directory's metrics.json and the service's
+/v1/model. ROUGE is Google's rouge-score F1 with stemming; Lsum joins sentences with newlines.
+
+The text, label and summary columns default to those the model was trained with (its
+training.json). A label the model never learned cannot be predicted and is refused, unless
+--unknown-labels skips those rows or scores them as errors; either way their count is reported.
 """
 
 import argparse
@@ -12,6 +17,7 @@ import json
 import logging
 import statistics
 import sys
+from collections import Counter
 from collections.abc import Sequence
 from typing import Any
 
@@ -20,9 +26,12 @@ from rouge_score import rouge_scorer
 from textcnn.errors import TextCNNError
 from textcnn.predict import Predictor
 from textcnn.sentences import split_sentences
-from training.data import Example, Fields, load_examples
+from training import flags
+from training.data import DataError, Example, Fields, load_examples, model_fields
 
 ROUGE_TYPES = ("rouge1", "rouge2", "rougeLsum")
+UNKNOWN_LABELS = ("refuse", "skip", "score")
+FIGURES = {"accuracy", "macro_f1", *ROUGE_TYPES}
 
 
 def main(argv: Sequence[str] | None = None) -> None:
@@ -35,20 +44,29 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--data", required=True, help="file, save_to_disk folder or hub dataset name")
     parser.add_argument("--split", default="test", help="split of a hub dataset (default: test)")
     parser.add_argument("--dataset-config")
-    parser.add_argument("--text-field", default="text")
-    parser.add_argument("--label-field", default="label")
-    parser.add_argument("--summary-field", default="summary")
-    length = parser.add_mutually_exclusive_group()
-    length.add_argument("--max-sentences", type=int)
-    length.add_argument("--ratio", type=float)
-    length.add_argument("--max-words", type=int)
+    for kind in ("text", "label", "summary"):
+        parser.add_argument(f"--{kind}-field", help=f"{kind} column (default: the model's training data's)")
+    parser.add_argument(
+        "--unknown-labels",
+        choices=UNKNOWN_LABELS,
+        default="refuse",
+        help="rows whose label the model never learned: refuse the data, skip the rows, or score "
+        "them as errors (default: refuse)",
+    )
+    add_length_flags(parser)
     args = parser.parse_args(argv)
+    flags.check(parser, vars(args), flags.SUMMARY_LENGTH)
     logging.basicConfig(level=logging.WARNING, stream=sys.stderr)
     try:
         predictor = Predictor.load(args.model)
+        recorded = model_fields(args.model)
         examples = load_examples(
             args.data,
-            fields=Fields(args.text_field, args.label_field, args.summary_field),
+            fields=Fields(
+                args.text_field or recorded.text,
+                args.label_field or recorded.label,
+                args.summary_field or recorded.summary,
+            ),
             split=args.split,
             config=args.dataset_config,
         )
@@ -58,10 +76,35 @@ def main(argv: Sequence[str] | None = None) -> None:
             max_sentences=args.max_sentences,
             ratio=args.ratio,
             max_words=args.max_words,
+            unknown_labels=args.unknown_labels,
         )
     except TextCNNError as error:
         raise SystemExit(f"error: {error}") from None
-    print(json.dumps(result))
+    print(json.dumps(as_fractions(result)))
+
+
+def add_length_flags(parser: argparse.ArgumentParser) -> None:
+    """--max-sentences / --ratio / --max-words, one at most, as the API's summary length."""
+    length = parser.add_mutually_exclusive_group()
+    length.add_argument("--max-sentences", type=int, help="summary length in sentences")
+    length.add_argument("--ratio", type=float, help="summary length as a share of the sentences, in (0, 1]")
+    length.add_argument("--max-words", type=int, help="summary length in words")
+
+
+class UnknownLabels(DataError):
+    """Rows carry labels the model never learned."""
+
+
+def as_fractions(result: dict[str, Any]) -> dict[str, Any]:
+    """The evaluate() result with its figures x 100 turned into fractions (counts unchanged)."""
+    fractions: dict[str, Any] = {}
+    for key, value in result.items():
+        if key == "lead3":
+            value = as_fractions(value)
+        elif key in FIGURES:
+            value = round(value / 100, 4)
+        fractions[key] = value
+    return fractions
 
 
 def evaluate(
@@ -71,10 +114,27 @@ def evaluate(
     max_sentences: int | None = None,
     ratio: float | None = None,
     max_words: int | None = None,
+    unknown_labels: str = "score",
 ) -> dict[str, Any]:
-    """The metrics dictionary that main prints."""
+    """The metrics, figures x 100 (the tables' unit; main prints them as fractions). Labels the
+    model never learned are counted in `unknown_labels` and, by `unknown_labels`, scored as errors,
+    skipped, or refused with UnknownLabels."""
     result: dict[str, Any] = {"n_docs": len(examples)}
     labelled = [e for e in examples if e.label is not None]
+    if predictor.can_classify and labelled:
+        known = set(predictor.info.labels)
+        unknown = Counter(e.label for e in labelled if e.label not in known)
+        if unknown:
+            if unknown_labels == "refuse":
+                raise UnknownLabels(
+                    f"{sum(unknown.values())} of {len(labelled)} labelled rows have labels the model "
+                    f"never learned: {dict(sorted(unknown.items()))} (it knows {sorted(known)}); check "
+                    "--label-field, or pass --unknown-labels skip (leave them out) or score (count them "
+                    "wrong)"
+                )
+            result["unknown_labels"] = dict(sorted(unknown.items()))
+            if unknown_labels == "skip":
+                labelled = [e for e in labelled if e.label in known]
     if predictor.can_classify and labelled:
         predicted = [c.label for c in predictor.classify([e.text for e in labelled])]
         gold = [e.label or "" for e in labelled]
