@@ -28,7 +28,7 @@ import numpy as np
 
 from textcnn.config import EMBEDDING_MODES
 from textcnn.predict import Predictor
-from training.benchmark import NO_SUMMARY, plan, resolve_sources, run_config, write_examples
+from training.benchmark import plan, resolve_sources, run_config, write_examples
 from training.data import Example, Fields, holdout
 from training.train import parse_args, train
 
@@ -46,7 +46,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     own, training_args = parser.parse_known_args([a for a in args if a != "--"])
     base = parse_args(["--train", "-", "--out", "-", "--quiet", *training_args])
 
-    fields = Fields(base.text_field, base.label_field, NO_SUMMARY)
+    fields = Fields(base.text_field, base.label_field)
     _, splits = plan(resolve_sources(own.data), fields, [own.split_seed], 10, 1, "fold", base.dev_fraction)
     split = splits[0]
     gold = np.array([e.label for e in split.dev])

@@ -23,7 +23,7 @@ from sklearn.svm import LinearSVC
 
 from training.bag_regression import nb_ratios, regression
 from training.bag_stage import C_GRID
-from training.benchmark import NO_SUMMARY, resolve_sources, tfidf_vectorizer
+from training.benchmark import resolve_sources, tfidf_vectorizer
 from training.data import Fields, load_examples
 
 
@@ -43,10 +43,10 @@ def main(argv: Sequence[str] | None = None) -> None:
     names = [name for name in ("train", "dev") if name in sources] or ["all"]
     texts, labels, groups = [], [], []
     for name in names:
-        rows = load_examples(str(sources[name]), fields=Fields("text", "label", NO_SUMMARY))
+        rows = load_examples(str(sources[name]), fields=Fields("text", "label"))
         # The group column read as if it were the label: a row without one is a group of its own.
         grouped = (
-            load_examples(str(sources[name]), fields=Fields("text", args.group_field, NO_SUMMARY))
+            load_examples(str(sources[name]), fields=Fields("text", args.group_field))
             if args.group_field
             else [None] * len(rows)
         )

@@ -1,7 +1,6 @@
 """Classification benchmark: Kim's embedding modes over several seeds, beside a TF-IDF baseline.
 
-    python -m training.benchmark --data /work/shared/data/mr --modes rand non-static \
-        --seeds 1 2 3 --out runs/bench-mr.json -- --batch-size 50 --threads 2
+    python -m training.benchmark --data data/mr --seeds 1 2 3 --out runs/bench-mr.json
 
 The protocol follows the data. With a test split (a folder holding `train.*` and `test.*`, and
 maybe `dev.*`/`validation.*`, or those files named one by one), every run trains on train, stops
@@ -10,8 +9,9 @@ early on dev (a seeded 10% of train when there is none) and is measured once on 
 `--fold-field` column when the rows have one, else over seeded stratified folds; each fold's dev set
 is a seeded 10% of the other folds. Rows are read as classification only (summaries are ignored).
 
-Each run goes through `training.train.train` and `training.evaluate.evaluate`; every option after
-`--` (or not known here) is a `python -m training.train` option and applies to every run. The
+Each run goes through `training.train.train` and `training.evaluate.evaluate` with the training
+defaults, in the default embedding mode unless `--modes` names others; every option after `--` (or
+not known here) is a `python -m training.train` option and applies to every run. The
 baseline, TF-IDF word 1-2-grams + logistic regression with C chosen on the same dev set, sees the
 same train/dev/test rows. Prints a Markdown table of mean ± std over seeds (each seed's figure is
 its mean over folds) and writes every run to `--out` as JSON, after each run.
@@ -39,7 +39,7 @@ from textcnn.predict import Predictor
 from textcnn.tokenize import tokenize
 from training.data import DataError, Example, Fields, holdout, load_examples
 from training.evaluate import evaluate, macro_f1
-from training.train import TrainConfig, parse_args, train
+from training.train import DEFAULT_MODE, TrainConfig, parse_args, train
 
 logger = logging.getLogger("training.benchmark")
 
@@ -53,7 +53,6 @@ SPLIT_NAMES = {
     "all": "all",
 }
 DATA_SUFFIXES = (".jsonl", ".json", ".csv", ".parquet")
-NO_SUMMARY = "\0no summary"  # a column no dataset has: the benchmark trains classification only
 BASELINE_C = (0.1, 1.0, 10.0, 100.0)
 
 
@@ -77,7 +76,9 @@ def main(argv: Sequence[str] | None = None) -> None:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("--data", nargs="+", required=True, help="a dataset folder, or its split files")
-    parser.add_argument("--modes", nargs="+", default=["rand", "non-static"], choices=EMBEDDING_MODES)
+    parser.add_argument(
+        "--modes", nargs="+", default=[DEFAULT_MODE], choices=EMBEDDING_MODES, help="Kim's modes to run"
+    )
     parser.add_argument("--seeds", nargs="+", type=int, default=[1, 2, 3])
     parser.add_argument("--folds", type=int, default=10, help="folds when cross-validating")
     parser.add_argument("--max-folds", type=int, help="run only the first N folds (a quicker estimate)")
@@ -130,7 +131,7 @@ def benchmark(
     their summary. Raises DataError for unusable data."""
     started = time.perf_counter()
     sources = resolve_sources(data)
-    fields = Fields(base.text_field, base.label_field, NO_SUMMARY)
+    fields = Fields(base.text_field, base.label_field)
     protocol, planned = plan(sources, fields, seeds, folds, max_folds, fold_field, base.dev_fraction)
     result: dict[str, Any] = {
         "dataset": name or _dataset_name(data),
@@ -207,7 +208,7 @@ def run_config(
         out=str(out),
         text_field="text",
         label_field="label",
-        summary_field=NO_SUMMARY,
+        summary_field=Fields.summary,  # write_examples writes no summaries: classification only
         embedding_mode=mode,
         seed=seed,
         name=f"bench-{mode}",
@@ -405,10 +406,10 @@ def _fold_assignment(
 ) -> tuple[list[Example], list[str], str]:
     """The labelled rows and each one's fold: the `fold_field` column where every labelled row has
     one, else seeded stratified folds (round robin over a shuffled order within each label)."""
-    rows = load_examples(str(source), fields=fields)
+    rows = [replace(e, summary=None) for e in load_examples(str(source), fields=fields)]
     try:
         # The fold column read as if it were the label gives each row's fold, row for row.
-        fold_rows = load_examples(str(source), fields=Fields(fields.text, fold_field, NO_SUMMARY))
+        fold_rows = load_examples(str(source), fields=Fields(fields.text, fold_field))
     except DataError:
         fold_rows = []
     keep = [i for i, e in enumerate(rows) if e.label is not None]
@@ -431,7 +432,8 @@ def _fold_order(name: str) -> tuple[int, str]:
 
 
 def _labelled(examples: Sequence[Example]) -> list[Example]:
-    labelled = [e for e in examples if e.label is not None]
+    """The labelled rows, without their summaries: the benchmark measures classification only."""
+    labelled = [replace(e, summary=None) for e in examples if e.label is not None]
     if not labelled:
         raise DataError("no labelled rows to classify")
     return labelled

@@ -8,10 +8,10 @@ from pathlib import Path
 
 import pytest
 
-from training.benchmark import NO_SUMMARY, plan, resolve_sources
+from training.benchmark import plan, resolve_sources
 from training.data import DataError, Fields
 
-FIELDS = Fields("text", "label", NO_SUMMARY)
+FIELDS = Fields("text", "label")
 
 
 def _rows(n: int, *, folds: bool) -> list[dict[str, object]]:
