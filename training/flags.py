@@ -28,11 +28,11 @@ class Bound:
         """The range in words a user reads: "at least 1", "above 0", "in (0, 1]"."""
         if self.low is not None and self.high is not None:
             opening, closing = "(" if self.low_open else "[", ")" if self.high_open else "]"
-            return f"in {opening}{self.low:g}, {self.high:g}{closing}"
+            return f"in {opening}{_number(self.low)}, {_number(self.high)}{closing}"
         if self.low is not None:
-            return f"{'above' if self.low_open else 'at least'} {self.low:g}"
+            return f"{'above' if self.low_open else 'at least'} {_number(self.low)}"
         if self.high is not None:
-            return f"{'below' if self.high_open else 'at most'} {self.high:g}"
+            return f"{'below' if self.high_open else 'at most'} {_number(self.high)}"
         return "a finite number"
 
     def holds(self, value: float) -> bool:
@@ -41,6 +41,11 @@ class Bound:
         if self.low is not None and (value <= self.low if self.low_open else value < self.low):
             return False
         return self.high is None or (value < self.high if self.high_open else value <= self.high)
+
+
+def _number(value: float) -> str:
+    """An integer bound in full (a seed's 4294967295, never 4.29497e+09), others as %g."""
+    return str(int(value)) if float(value).is_integer() else f"{value:g}"
 
 
 AT_LEAST_0 = Bound(0)
