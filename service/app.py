@@ -478,7 +478,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         response_model=schemas.ModelStatus,
         tags=["models"],
         dependencies=protected,
-        responses=_responses(*auth_errors, 404, 409, 422),
+        responses=_responses(*auth_errors, 404, 409, 422, 503),
     )
     async def load_model(
         name: str, request: Request, body: Annotated[schemas.LoadRequest | None, Body()] = None

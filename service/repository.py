@@ -126,10 +126,10 @@ def versions(folder: Path) -> list[int]:
 def signature(directory: Path) -> tuple[object, ...]:
     """The directory's files by name, size and modification time: changes whenever a copy does."""
     try:
-        files = sorted((p.name, s.st_size, s.st_mtime_ns) for p in directory.iterdir() if (s := p.stat()))
+        stats = [(p.name, p.stat()) for p in directory.iterdir()]
     except OSError:
         return (str(directory), "unreadable")
-    return (str(directory), *files)
+    return (str(directory), *sorted((name, s.st_size, s.st_mtime_ns) for name, s in stats))
 
 
 class ModelRepository:
@@ -278,13 +278,16 @@ class ModelRepository:
         if self.root is None and version is not None:
             raise LoadFailed("a single TEXTCNN_MODEL_DIR has no versions to pin")
         with self._lock:
-            entry.pinned = version
+            pinned, entry.pinned = entry.pinned, version
             if entry.state == "unloaded":
                 entry.state = "available"
             entry.failed_signature = None  # an explicit load always tries again
         self._refresh(entry)
         if entry.failed_signature is not None:
+            entry.pinned = pinned  # what serves is still what the old pin chose
             raise LoadFailed(f"the model {name!r} was not loaded: {entry.error}")
+        if entry.served is None:
+            raise ModelUnavailable(f"the model {name!r} was not loaded: {entry.error}")
         return self._status(entry)
 
     def unload(self, name: str) -> Status:
