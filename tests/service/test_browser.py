@@ -112,6 +112,33 @@ def question_server(data_dir: Path, tmp_path_factory: pytest.TempPathFactory) ->
 
 
 @pytest.fixture(scope="module")
+def summary_server(data_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """A summarization-only model: BBC articles with their summaries and without their labels."""
+    folder = tmp_path_factory.mktemp("unlabelled")
+    for name in ["bbc_train.jsonl", "bbc_dev.jsonl"]:
+        rows = [json.loads(line) for line in (data_dir / name).read_text().splitlines()]
+        lines = [json.dumps({k: v for k, v in row.items() if k != "label"}) for row in rows]
+        (folder / name).write_text("\n".join(lines) + "\n")
+    config = TrainConfig(
+        train=str(folder / "bbc_train.jsonl"),
+        dev=str(folder / "bbc_dev.jsonl"),
+        out=str(tmp_path_factory.mktemp("models") / "summaries"),
+        name="summaries",
+        bag_of_words=False,  # it adds to the class logits, and this model has none
+        embeddings="random",
+        embedding_dim=16,
+        num_filters=8,
+        context_dim=8,
+        min_freq=1,
+        epochs=2,
+        batch_size=8,
+        quiet=True,
+    )
+    with serving(Settings(model_dir=train(config))) as url:
+        yield url
+
+
+@pytest.fixture(scope="module")
 def browser() -> Iterator["Browser"]:
     with sync_api.sync_playwright() as playwright:
         launched = playwright.chromium.launch(executable_path=str(CHROMIUM), args=ARGS)
@@ -386,4 +413,22 @@ def test_docs_render_without_network(page: "Page", server: str, outside: list[st
     assert "textcnn" in page.text_content(".swagger-ui .info .title")
     page.wait_for_selector(".opblock-summary-path[data-path='/classify']")
     screenshot(page, "docs.png")
+    assert outside == []
+
+
+def test_a_summarization_only_model_gets_a_page_without_categories(
+    page: "Page", summary_server: str, outside: list[str]
+) -> None:
+    ready(page, summary_server)
+    assert page.text_content("#run") == "Summarize"
+    assert page.is_visible("#length") and not page.is_visible("#legend-ngram")
+    assert page.get_attribute("#article", "placeholder") == "Paste a text to summarize."
+    article = json.loads(TEST_SPLIT.read_text().splitlines()[0])["text"]
+    page.fill("#length", "2")
+    run(page, article)
+    [summary] = post(summary_server, "/summarize", {"text": article, "max_sentences": 2})["results"]
+    assert not page.is_visible("#categories") and page.is_visible("#summary")
+    assert page.input_value("#summary-text") == summary["summary"]
+    assert page.locator("#view .ngram").count() == 0
+    screenshot(page, "demo-summarize-only.png")
     assert outside == []
