@@ -1,0 +1,51 @@
+"""The training defaults: the recipe BENCHMARKS.md measures, and the choices it makes from the data
+and the installed packages."""
+
+import logging
+
+import pytest
+
+from training import train as train_module
+from training.data import Example
+from training.distill import DEFAULT_PACKAGE
+from training.train import document_pooling, embedding_mode, parse_args, vector_source
+
+BASE = ["--train", "train.jsonl", "--out", "out"]
+
+
+def test_no_flags_give_the_benchmarked_recipe() -> None:
+    config = parse_args(BASE)
+    recipe = (config.embedding_mode, config.vectors, config.document_pooling, config.bag_of_words)
+    assert recipe == ("multichannel", "auto", "auto", True)
+    assert (config.batch_size, config.epochs, config.patience, config.lowercase) == (50, 15, 2, False)
+    assert config.word_pair_buckets == 262_144 and config.class_weight == "none"
+
+
+def test_auto_vectors_are_the_installed_sentence_transformer() -> None:
+    config = parse_args(BASE)
+    assert vector_source(config, embedding_mode(config)) == DEFAULT_PACKAGE
+    for opt_out in (["--vectors", "none"], ["--embeddings", "random"], ["--embedding-mode", "rand"]):
+        chosen = parse_args([*BASE, *opt_out])
+        assert vector_source(chosen, embedding_mode(chosen)) is None, opt_out
+    named = parse_args([*BASE, "--vectors", DEFAULT_PACKAGE, "--embedding-mode", "static"])
+    assert vector_source(named, "static") == DEFAULT_PACKAGE
+
+
+def test_without_the_package_auto_falls_back_with_a_log_line(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    monkeypatch.setattr(train_module, "sentence_transformer_folder", lambda spec: None)
+    config = parse_args(BASE)
+    with caplog.at_level(logging.INFO, logger="training.train"):
+        assert vector_source(config, embedding_mode(config)) is None
+    assert f"{DEFAULT_PACKAGE} is not installed: training in-domain word2vec vectors" in caplog.text
+
+
+def test_auto_pooling_follows_the_documents_sentences() -> None:
+    sentences = [Example(text="A short question about rivers?", label="q")] * 3
+    articles = [Example(text="First sentence here. Second one there. A third.", label="a")] * 3
+    assert document_pooling("auto", sentences) == "max"
+    assert document_pooling("auto", articles) == "max+mean"
+    assert document_pooling("max", articles) == "max"
+    with pytest.raises(SystemExit):
+        parse_args([*BASE, "--document-pooling", "mean"])
