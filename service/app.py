@@ -73,7 +73,7 @@ STATUS_FOR_ERROR: dict[type[TextCNNError], int] = {
 }
 
 ERROR_TEXTS = {
-    400: "the model cannot do this task",
+    400: "the model cannot do this task, or the body is not UTF-8",
     401: "no valid API key (only when API keys are configured)",
     404: "no model of that name",
     409: "the model directory failed its checks; the version served before keeps serving",
@@ -478,7 +478,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         response_model=schemas.ModelStatus,
         tags=["models"],
         dependencies=protected,
-        responses=_responses(*auth_errors, 404, 409, 422, 503),
+        responses=_responses(*auth_errors, 400, 404, 409, 422, 503),
     )
     async def load_model(
         name: str, request: Request, body: Annotated[schemas.LoadRequest | None, Body()] = None
