@@ -542,6 +542,7 @@ def _train(config: TrainConfig, command: str, world: World, placement: Placement
     source = vector_source(config, mode)
     pretrained = _pretrained_vectors(source, config.embedding_dim, vocab, cache_dir) if source else None
     embedding_dim = pretrained.dim if pretrained else config.embedding_dim
+    bag_of_words = config.bag_of_words and bool(labels)  # the bag adds to class logits: none to add to
     model_config = ModelConfig(
         vocab_size=len(vocab),
         num_classes=len(labels),
@@ -556,8 +557,8 @@ def _train(config: TrainConfig, command: str, world: World, placement: Placement
         embedding_mode=mode,
         wide_convolution=config.wide_convolution,
         document_pooling=document_pooling(config.document_pooling, train_examples),
-        bag_of_words=config.bag_of_words,
-        word_pair_buckets=config.word_pair_buckets if config.bag_of_words else 0,
+        bag_of_words=bag_of_words,
+        word_pair_buckets=config.word_pair_buckets if bag_of_words else 0,
         graph_centrality=config.graph_centrality and summarize,
     )
     model = TextCNN(model_config)

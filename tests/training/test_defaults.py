@@ -1,14 +1,17 @@
 """The training defaults: the recipe BENCHMARKS.md measures, and the choices it makes from the data
 and the installed packages."""
 
+import json
 import logging
+from pathlib import Path
 
 import pytest
 
+from textcnn.predict import Predictor
 from training import train as train_module
 from training.data import Example
 from training.distill import DEFAULT_PACKAGE
-from training.train import document_pooling, embedding_mode, parse_args, vector_source
+from training.train import TrainConfig, document_pooling, embedding_mode, parse_args, train, vector_source
 
 BASE = ["--train", "train.jsonl", "--out", "out"]
 
@@ -49,3 +52,27 @@ def test_auto_pooling_follows_the_documents_sentences() -> None:
     assert document_pooling("max", articles) == "max"
     with pytest.raises(SystemExit):
         parse_args([*BASE, "--document-pooling", "mean"])
+
+
+def test_a_summarization_only_run_has_no_bag_of_words(tmp_path: Path, data_dir: Path) -> None:
+    rows = [json.loads(line) for line in (data_dir / "bbc_train.jsonl").read_text().splitlines()[:12]]
+    summaries = tmp_path / "summaries.jsonl"
+    summaries.write_text(
+        "".join(json.dumps({"text": r["text"], "summary": r["summary"]}) + "\n" for r in rows)
+    )
+    config = TrainConfig(
+        train=str(summaries),
+        out=str(tmp_path / "model"),
+        embeddings="random",
+        embedding_dim=16,
+        num_filters=8,
+        context_dim=8,
+        min_freq=1,
+        max_steps=2,
+        scorer_epochs=0,
+        quiet=True,
+    )
+    assert config.bag_of_words  # the default, which a model without classes cannot use
+    predictor = Predictor.load(train(config))
+    assert not predictor.can_classify and not predictor.model.config.bag_of_words
+    assert predictor.summarize([rows[0]["text"]])[0].sentences
