@@ -15,6 +15,7 @@ import math
 import os
 import random
 import shlex
+import shutil
 import statistics
 import sys
 import time
@@ -43,6 +44,7 @@ from textcnn.sentences import split_sentences
 from textcnn.tokenize import tokenize
 from textcnn.vocab import PAD_ID, UNK_ID, Vocabulary
 from training import checkpoint, config_file, distributed, plots, report
+from training import flags as numbers
 from training.bag_stage import fit_bag_of_words
 from training.batching import epoch_order, padded_length
 from training.data import DataError, Example, Fields, holdout, load_examples
@@ -132,8 +134,9 @@ class TrainConfig:
     quiet: bool = False
     device: str = "auto"  # auto | cpu | cuda (auto: cuda when available)
     precision: str = "auto"  # auto | fp32 | bf16 (auto: bf16 autocast on cuda, fp32 on cpu)
-    resume: bool = False  # continue from the checkpoint in --out
+    resume: bool = False  # continue from the checkpoint in --out (or its work folder)
     keep_checkpoint: bool = False  # keep checkpoint.pt after a finished run (to --resume with more epochs)
+    overwrite: bool = False  # replace the model directory already at --out
 
 
 # One sentence per flag for --help; argparse adds the default and the choices.
@@ -188,7 +191,39 @@ HELP = {
 }
 
 # Settings a resumed run may change; any other difference means another run.
-RESUMABLE = {"epochs", "patience", "max_steps", "threads", "quiet", "resume", "keep_checkpoint", "device"}
+RESUMABLE = {
+    "epochs",
+    "patience",
+    "max_steps",
+    "threads",
+    "quiet",
+    "resume",
+    "keep_checkpoint",
+    "overwrite",
+    "device",
+}
+# Settings that name files or folders, which training.toml writes relative to itself.
+PATH_SETTINGS = ("train", "dev", "vectors", "unlabeled")
+# The range of every numeric setting the model's own config does not check (textcnn.config does
+# the sizes: embedding_dim, num_filters, context_dim, max_sentence_tokens, word_pair_buckets).
+BOUNDS = {
+    "epochs": numbers.AT_LEAST_1,
+    "batch_size": numbers.AT_LEAST_1,
+    "lr": numbers.ABOVE_0,
+    "filter_widths": numbers.AT_LEAST_1,
+    "min_freq": numbers.AT_LEAST_1,
+    "max_vocab": numbers.AT_LEAST_1,
+    "vector_epochs": numbers.AT_LEAST_1,
+    "summary_weight": numbers.AT_LEAST_0,
+    "max_norm": numbers.AT_LEAST_0,
+    "patience": numbers.AT_LEAST_1,
+    "scorer_epochs": numbers.AT_LEAST_0,
+    "dev_fraction": numbers.Bound(0, 1, low_open=True, high_open=True),
+    "seed": numbers.Bound(0, 2**32 - 1),  # numpy's seeds
+    "max_steps": numbers.AT_LEAST_1,
+    "threads": numbers.AT_LEAST_1,
+    "word_pair_buckets": numbers.AT_LEAST_0,
+}
 
 
 @dataclass(frozen=True)
@@ -214,7 +249,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     except TextCNNError as error:
         raise SystemExit(f"error: {error}") from None
     except (Interrupted, KeyboardInterrupt) as stop:  # KeyboardInterrupt: a second Ctrl-C, or before training
-        saved = checkpoint.path(config.out)
+        saved = checkpoint.path(work_folder(config.out))
         if main_rank:
             resume = command if config.resume else command + " --resume"
             if isinstance(stop, Interrupted):
@@ -226,8 +261,23 @@ def main(argv: Sequence[str] | None = None) -> None:
             else:
                 sys.stderr.write("interrupted before the first checkpoint; nothing to resume\n")
         raise SystemExit(130) from None
-    if main_rank and not config.quiet:
-        print(report.summary_table(artifact.read_extra(out, "metrics.json"), out))
+    if main_rank:
+        if not config.quiet:
+            print(report.summary_table(artifact.read_extra(out, "metrics.json"), out))
+        where = shlex.quote(str(out))
+        print(
+            f"model saved to {out}\n"
+            f"  serve it:    TEXTCNN_MODEL_DIR={where} textcnn-serve\n"
+            f"  evaluate it: python -m training.evaluate --model {where} --data TEST_FILE"
+        )
+
+
+def work_folder(out: str | Path) -> Path:
+    """Where a run keeps its checkpoint, log and model until the model is complete: beside --out,
+    so the finished directory moves into place with a rename, and a model already at --out stays
+    whole until then."""
+    out = Path(out).absolute()
+    return out.with_name(out.name + ".partial")
 
 
 def _launcher() -> str:
@@ -273,6 +323,7 @@ def parse_args(argv: Sequence[str]) -> TrainConfig:
         "quiet",
         "resume",
         "keep_checkpoint",
+        "overwrite",
     }
     for name, value in defaults.items():
         if name in flags:
@@ -339,10 +390,15 @@ def parse_args(argv: Sequence[str]) -> TrainConfig:
     parser.add_argument(
         "--keep-checkpoint", action="store_true", help="keep checkpoint.pt after the run finishes"
     )
+    parser.add_argument(
+        "--overwrite", action="store_true", help="replace the model directory already at --out"
+    )
     known, _ = parser.parse_known_args(argv)
     if known.config:
         try:
-            parser.set_defaults(**config_file.read(known.config, types))
+            parser.set_defaults(
+                **config_file.read(known.config, types, paths=PATH_SETTINGS, outputs=("out",))
+            )
         except ValueError as error:
             parser.error(str(error))
     values = vars(parser.parse_args(argv))
@@ -353,8 +409,9 @@ def parse_args(argv: Sequence[str]) -> TrainConfig:
     config = TrainConfig(**values)
     if config.optimizer not in OPTIMIZERS:
         parser.error(f"--optimizer must be one of {', '.join(OPTIMIZERS)}")
-    if config.scorer_epochs < 0:
-        parser.error("--scorer-epochs must be 0 (no scorer stage) or more")
+    numbers.check(parser, asdict(config), BOUNDS)
+    _check_sizes(parser, config)
+    _check_out(parser, config)
     named = _named_vectors(config)
     if named and not Path(named).expanduser().is_file() and sentence_transformer_folder(named) is None:
         parser.error(f"--vectors {named}: {VECTORS_EXPECTED}")
@@ -362,13 +419,63 @@ def parse_args(argv: Sequence[str]) -> TrainConfig:
         parse_class_weight(config.class_weight)
     except ValueError as error:
         parser.error(str(error))
-    if config.word_pair_buckets < 0:
-        parser.error("--word-pair-buckets must be 0 (words only) or more")
     try:
         embedding_mode(config)
     except ValueError as error:
         parser.error(str(error))
     return config
+
+
+def _check_sizes(parser: argparse.ArgumentParser, config: TrainConfig) -> None:
+    """Exit with the model config's own message, as a flag, for a size it would refuse only after
+    the data is read and the vectors trained."""
+    try:
+        ModelConfig(
+            vocab_size=2,
+            num_classes=2,
+            summarize=True,
+            embedding_dim=config.embedding_dim,
+            filter_widths=tuple(config.filter_widths),
+            num_filters=config.num_filters,
+            dropout=config.dropout,
+            context_dim=config.context_dim,
+            max_sentence_tokens=config.max_sentence_tokens,
+            bag_of_words=config.bag_of_words,
+            word_pair_buckets=config.word_pair_buckets if config.bag_of_words else 0,
+        )
+    except ValueError as error:
+        name, _, rest = str(error).partition(" ")
+        flag = f"--{name.replace('_', '-')}" if name in _field_types() else name
+        parser.error(f"{flag} {rest}")
+
+
+def _check_out(parser: argparse.ArgumentParser, config: TrainConfig) -> None:
+    """Exit unless --out may be written: new or empty; a model with --overwrite; this run's own
+    checkpoint with --resume. An unfinished run's work folder needs --resume or --overwrite."""
+    out = Path(config.out)
+    if out.exists() and not out.is_dir():
+        parser.error(f"--out {out} is a file, not a folder")
+    if out.exists() and Path.cwd().resolve().is_relative_to(out.resolve()):
+        parser.error(f"--out {out} holds the working directory; choose another folder")
+    if config.resume:
+        return  # the checkpoint says whether it is this run's, and the run replaces the model
+    work = work_folder(out)
+    if checkpoint.path(work).is_file() and not config.overwrite:
+        parser.error(
+            f"--out {out}: {work} holds an unfinished run; add --resume to continue it, or "
+            "--overwrite to start again"
+        )
+    contents = sorted(p.name for p in out.iterdir()) if out.is_dir() else []
+    if not contents:
+        return
+    if not (out / artifact.MANIFEST).is_file():
+        shown = ", ".join(contents[:3]) + (", ..." if len(contents) > 3 else "")
+        refusal = "--overwrite replaces only a model directory; " if config.overwrite else ""
+        parser.error(
+            f"--out {out} holds files that are not a model ({shown}); {refusal}choose a new or empty folder"
+        )
+    if not config.overwrite:
+        parser.error(f"--out {out} holds a model; pass --overwrite to replace it")
 
 
 def _help_suffix(choices: Sequence[str] | None, default: object) -> str:
@@ -381,6 +488,7 @@ def _help_suffix(choices: Sequence[str] | None, default: object) -> str:
 
 OPTIMIZERS = ("adam", "adadelta")
 DEFAULT_MODE = TrainConfig.embedding_mode
+ELAPSED = "elapsed_seconds"  # in a checkpoint's setup: the run's seconds up to that checkpoint
 ORACLE_TARGETS = ("binary", "ranked")
 SELECTION_TEXT = {"probability": "probability", "expected-f1": "expected ROUGE-1 F1 (`expected-f1`)"}
 
@@ -480,10 +588,29 @@ def train(config: TrainConfig, command: str = "") -> Path:
     saving a checkpoint) on Ctrl-C."""
     placement = place(config.device, config.precision, int(os.environ.get("LOCAL_RANK", "0")))
     world = distributed.start(placement.device)
+    work = work_folder(config.out)
     try:
+        if world.is_main and not config.resume:
+            shutil.rmtree(work, ignore_errors=True)  # a fresh run: an old unfinished one is dropped
         return _train(config, command, world, placement)
+    except BaseException:  # Ctrl-C too: before the first checkpoint there is nothing to resume
+        if world.is_main and not checkpoint.path(work).is_file():
+            shutil.rmtree(work, ignore_errors=True)  # nothing to resume: leave no half-written folder
+        raise
     finally:
         distributed.stop(world)
+
+
+def _move_into_place(work: Path, out: Path) -> None:
+    """Rename the finished `work` folder to `out`, replacing what was there only now."""
+    out.parent.mkdir(parents=True, exist_ok=True)
+    if not out.exists():
+        os.replace(work, out)
+        return
+    retired = out.with_name(f".{out.name}.replaced-{os.getpid()}")
+    os.replace(out, retired)
+    os.replace(work, out)
+    shutil.rmtree(retired)
 
 
 def _train(config: TrainConfig, command: str, world: World, placement: Placement) -> Path:
@@ -581,7 +708,10 @@ def _train(config: TrainConfig, command: str, world: World, placement: Placement
         summary_length=_learn_summary_length(documents),
     )
     run = {k: v for k, v in asdict(config).items() if k not in RESUMABLE}
-    resumed = checkpoint.load(config.out, world=world, run=run) if config.resume else None
+    work = work_folder(config.out)
+    # An interrupted run's checkpoint is in the work folder; a finished one's kept checkpoint in --out.
+    kept_in = work if checkpoint.path(work).is_file() else Path(config.out)
+    resumed = checkpoint.load(kept_in, world=world, run=run) if config.resume else None
     if resumed is not None:
         setup = resumed["setup"]  # the weights come from the checkpoint; skip training vectors
     else:
@@ -618,7 +748,7 @@ def _train(config: TrainConfig, command: str, world: World, placement: Placement
     loss_weights = class_weights(config.class_weight, labels, counts["train"]) if labels else None
     if loss_weights is not None:
         logger.info("class weights: %s", dict(zip(labels, [round(w, 3) for w in loss_weights], strict=True)))
-    fit = Fit(config, world, placement, {"run": run, "setup": setup}, loss_weights)
+    fit = Fit(config, world, placement, {"run": run, "setup": setup}, loss_weights, clock=started)
     history = fit.run(model, predictor, documents, dev_examples, resumed)
     digests = distributed.gather(distributed.state_digest(model), world)
     bag_stage = scorer_stage = None
@@ -666,19 +796,23 @@ def _train(config: TrainConfig, command: str, world: World, placement: Placement
             "device": placement.device.type,
             "precision": "bf16" if placement.bf16 else "fp32",
             "replica_sha256": digests,
-            "train_seconds": round(time.perf_counter() - started, 1),
+            "train_seconds": round(fit.seconds(), 1),
         }
-        figures = _figures(predictor, dev_examples, history, metrics, out)
+        metrics.pop(ELAPSED, None)
+        figures = _figures(predictor, dev_examples, history, metrics, work)
+        # What repeats the run: never its resume, and never an overwrite nobody asked the repeat for.
+        settings = asdict(replace(config, resume=False, overwrite=False))
         extra = {
             "metrics.json": json.dumps(metrics, indent=2) + "\n",
-            "training.json": json.dumps(asdict(config), indent=2) + "\n",
-            config_file.FILENAME: config_file.dumps(asdict(config)),
-            report.METRICS_LOG: (out / report.METRICS_LOG).read_text(encoding="utf-8"),
+            "training.json": json.dumps(settings, indent=2) + "\n",
+            config_file.FILENAME: config_file.dumps(settings, folder=out, paths=(*PATH_SETTINGS, "out")),
+            report.METRICS_LOG: (work / report.METRICS_LOG).read_text(encoding="utf-8"),
             "README.md": _model_card(info, model_config, config, metrics, command, figures),
         }
-        artifact.save(out, model, vocab, info, extra)
+        artifact.save(work, model, vocab, info, extra)
         if not config.keep_checkpoint:
-            checkpoint.remove(out)
+            checkpoint.remove(work)
+        _move_into_place(work, out)
         logger.info("saved %s (best epoch %d, %s)", out, best["epoch"], metrics["dev"])
     distributed.barrier(world)  # no rank leaves before the model directory is complete
     return out
@@ -785,12 +919,22 @@ class Fit:
         placement: Placement,
         identity: dict[str, Any],
         class_weights: Sequence[float] | None = None,
+        *,
+        clock: float | None = None,
     ) -> None:
         self.config = config
         self.world = world
         self.placement = placement
         self.identity = identity  # the run settings and setup that a checkpoint carries
         self.class_weights = None if class_weights is None else torch.tensor(class_weights)
+        self.work = work_folder(config.out)
+        # this segment's start (perf_counter), and the seconds of the segments before a resume
+        self.clock = time.perf_counter() if clock is None else clock
+        self.before = float(identity["setup"].get(ELAPSED, 0.0))
+
+    def seconds(self) -> float:
+        """The whole run's seconds so far: every segment before a resume, and this one."""
+        return self.before + time.perf_counter() - self.clock
 
     def run(
         self,
@@ -822,11 +966,12 @@ class Fit:
                 "resumed at epoch %d, batch %d (step %d)", progress.epoch, progress.batch, progress.steps
             )
         if world.is_main:
-            report.start_log(config.out, progress.history)
+            report.start_log(self.work, progress.history)
 
         def save() -> None:  # a collective call: every rank makes it
+            self.identity["setup"][ELAPSED] = round(self.seconds(), 3)
             checkpoint.save(
-                config.out,
+                self.work,
                 world=world,
                 model=model,
                 optimizer=optimizer,
@@ -865,7 +1010,7 @@ class Fit:
                         bar.close()
                         save()
                         where = f"in epoch {epoch} after batch {number + 1} of {len(batches)}"
-                        raise Interrupted(str(checkpoint.path(config.out)), where)
+                        raise Interrupted(str(checkpoint.path(self.work)), where)
                     if config.max_steps is not None and progress.steps >= config.max_steps:
                         progress.finished = True
                         break
@@ -879,7 +1024,7 @@ class Fit:
                 progress.history.append(record)
                 logger.info("epoch %d %s", epoch, record)
                 if world.is_main:
-                    report.append_log(config.out, record)
+                    report.append_log(self.work, record)
                 if scores["dev_score"] > progress.best_score:
                     progress.best_score, progress.stale = scores["dev_score"], 0
                     progress.best_state = {k: v.detach().clone() for k, v in model.state_dict().items()}
@@ -889,7 +1034,7 @@ class Fit:
                 progress.epoch, progress.batch, progress.order, progress.losses = epoch + 1, 0, None, []
                 save()
                 if distributed.any_rank(stop.requested, world):
-                    raise Interrupted(str(checkpoint.path(config.out)), f"after epoch {epoch}")
+                    raise Interrupted(str(checkpoint.path(self.work)), f"after epoch {epoch}")
         assert progress.best_state is not None
         model.load_state_dict(progress.best_state)
         model.eval()
@@ -1106,11 +1251,17 @@ A multi-task Kim (2014) CNN trained with textcnn for {" and ".join(tasks)}.
 {_label_table(metrics["label_counts"])}{_figure_links(figures)}
 Per-epoch metrics: `{report.METRICS_LOG}`. Reproduce with:
 
-    {command or "python -m training.train ..."}
+    {_repeat(command) or "python -m training.train ..."}
 
-or `python -m training.train --config training.toml` from this directory's settings.
+or, from any folder, `python -m training.train --config DIR/training.toml --out NEW_DIR` (its
+paths are relative to this directory).
 Measure on a test set with `python -m training.evaluate --model DIR --data TEST_FILE`.
 """
+
+
+def _repeat(command: str) -> str:
+    """The command that repeats a run from the start: a resumed run's without its --resume."""
+    return shlex.join(word for word in shlex.split(command) if word != "--resume")
 
 
 def _bag_stage_line(metrics: dict[str, Any]) -> str:

@@ -13,7 +13,7 @@ from textcnn import artifact
 from training import checkpoint
 from training.data import DataError
 from training.interrupt import Interrupted
-from training.train import TrainConfig, main, train
+from training.train import TrainConfig, main, train, work_folder
 
 pytestmark = pytest.mark.slow
 
@@ -67,7 +67,7 @@ def test_same_seed_same_numbers_and_resume_matches(
     interrupt_at(monkeypatch, [5])
     with pytest.raises(Interrupted, match="in epoch 1 after batch 5 of 17") as stopped:
         train(config)
-    assert Path(stopped.value.checkpoint) == checkpoint.path(config.out)
+    assert Path(stopped.value.checkpoint) == checkpoint.path(work_folder(config.out))
     interrupt_at(monkeypatch, [17 - 5 + 17])  # steps count from the resume
     with pytest.raises(Interrupted, match="in epoch 2 after batch 17 of 17"):
         train(replace(config, resume=True))
@@ -103,6 +103,6 @@ def test_ctrl_c_message_says_how_to_resume(
         main(args)
     assert stopped.value.code == 130
     message = capsys.readouterr().err
-    assert f"checkpoint saved to {out / 'checkpoint.pt'}" in message
+    assert f"checkpoint saved to {work_folder(out) / 'checkpoint.pt'}" in message
     assert message.rstrip().endswith("--quiet --resume")
-    assert checkpoint.path(out).is_file()
+    assert checkpoint.path(work_folder(out)).is_file() and not out.exists()
