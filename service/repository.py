@@ -15,6 +15,7 @@ directory that fails its checks leaves the serving model in place, with the reas
 `status` and in `textcnn_model_load_failures_total`, and is tried again only once its files change.
 """
 
+import gc
 import logging
 import threading
 from collections import OrderedDict
@@ -146,6 +147,10 @@ class ModelRepository:
         self.default = settings.default_model or ""
         self._pins = settings.pins()
         self._stop = threading.Event()
+        # A Predictor sits in reference cycles (its scorer refers back to it), which only the cyclic
+        # collector frees, and it may not run for a long while after a swap. The poll collects once
+        # a version was retired, when the request that held it last has surely returned.
+        self._garbage = threading.Event()
         self._poller: threading.Thread | None = None
         self.installed: Callable[[Served], None] = lambda served: None  # told of each new default
 
@@ -234,7 +239,7 @@ class ModelRepository:
             served.active -= 1
             idle = served.retired and served.active == 0
         if idle:
-            served.close()
+            self._free(served)
 
     # -- status -----------------------------------------------------------------------------------
 
@@ -311,6 +316,9 @@ class ModelRepository:
 
     def refresh(self) -> None:
         """Pick up new, changed and removed model folders (what each poll does)."""
+        if self._garbage.is_set():
+            self._garbage.clear()
+            gc.collect()
         self._scan()
         with self._lock:
             watched = [e for e in self._entries.values() if e.state in ("loaded", "failed")]
@@ -467,4 +475,9 @@ class ModelRepository:
             served.retired = True
             idle = served.active == 0
         if idle:
-            served.close()
+            self._free(served)
+
+    def _free(self, served: Served) -> None:
+        """Stop a retired version's forward threads; its memory goes at the next poll."""
+        served.close()
+        self._garbage.set()

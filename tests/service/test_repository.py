@@ -11,6 +11,7 @@ import sys
 import threading
 import time
 import urllib.request
+import weakref
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -198,6 +199,11 @@ def test_a_new_version_swaps_in_while_in_flight_requests_finish_on_the_old(
         assert in_flight.result().status_code == 200
         assert in_flight.result().json()["version"] == old
         wait_until(lambda: not any(w._thread.is_alive() for w in first.workers))  # type: ignore[attr-defined]
+        # The old version's memory is handed back at the next poll.
+        old_predictor = weakref.ref(first.predictor)
+        first = None  # the last reference the test holds
+        store.refresh()
+        assert old_predictor() is None
         assert metric(client, 'textcnn_model_swaps_total{model="topics"}') == 1
         assert client.app.state.predictor is store.serving("topics").predictor  # type: ignore[attr-defined, union-attr]
         info = [x for x in client.get("/metrics").text.splitlines() if x.startswith("textcnn_model_info{")]
