@@ -304,6 +304,37 @@ def test_several_models_need_a_default(repository: Path) -> None:
         pass
 
 
+def test_a_default_model_that_fails_is_not_ready_until_its_files_are_fixed(
+    repository: Path, trained: dict[str, Path]
+) -> None:
+    shutil.rmtree(repository / "topics" / "1")
+    damaged(trained["topics-1"], repository / "topics" / "1")
+    with serve(repository) as client:
+        assert client.get("/ready").status_code == 503
+        topics = models(client)["topics"]
+        assert topics["state"] == "failed" and "sha256" in topics["error"]
+        assert client.post("/classify", json={"text": QUESTION}).status_code == 503
+        assert client.post("/v1/models/digest/summarize", json={"text": ARTICLE}).status_code == 200
+        store: ModelRepository = client.app.state.repository  # type: ignore[attr-defined]
+        shutil.copyfile(
+            trained["topics-1"] / artifact.WEIGHTS, repository / "topics" / "1" / artifact.WEIGHTS
+        )
+        store.refresh()
+        assert client.get("/ready").status_code == 200
+        assert models(client)["topics"]["error"] is None
+
+
+def test_a_repository_and_a_model_directory_are_not_both_set(repository: Path, bbc_model_dir: Path) -> None:
+    with pytest.raises(ValueError, match="TEXTCNN_MODEL_DIR or TEXTCNN_MODEL_REPOSITORY, not both"):
+        Settings(model_repository=repository, model_dir=bbc_model_dir)
+    with pytest.raises(ValueError, match="'news=two' is not name=version"):
+        Settings(model_repository=repository, model_versions="news=two")
+    assert Settings(model_repository=repository, model_versions="news=2, tickets=1").pins() == {
+        "news": 2,
+        "tickets": 1,
+    }
+
+
 def test_load_and_unload_need_the_api_key(repository: Path) -> None:
     with serve(repository, api_keys="secret") as client:
         assert client.post("/v1/models/digest/unload").status_code == 401
