@@ -4,7 +4,9 @@ It also serves the demo page at `/` and the API docs at `/docs` from local files
 ships the Swagger UI and ReDoc assets), so both work without internet, and Prometheus metrics at
 `/metrics`. Model work goes through a bounded gate (service/backpressure.py), and concurrent requests
 share forward passes (service/batching.py); predict routes need an API key when keys are configured
-(service/auth.py).
+(service/auth.py). The models come from service/repository.py: one model directory, or a repository
+of many with versions swapped in while the server runs; every route answers through a lease on one
+version, so a swap never changes the model under a request.
 """
 
 import asyncio
