@@ -179,7 +179,7 @@ def test_spans_point_at_the_ngrams(predictor: Predictor, articles: list[str]) ->
         assert contributions == sorted(contributions, reverse=True) and contributions[-1] > 0
         for ngram in explanation.ngrams:
             assert article[ngram.start : ngram.end] == ngram.text
-            assert tokenize(ngram.text) == list(ngram.tokens)
+            assert tokenize(ngram.text, lowercase=predictor.model.config.lowercase) == list(ngram.tokens)
             assert 1 <= len(ngram.tokens) <= max(predictor.model.config.filter_widths)
             sentence = document.spans[ngram.sentence]
             assert sentence.start <= ngram.start < ngram.end <= sentence.end
