@@ -60,6 +60,7 @@ from training.embeddings import (
     read_unlabeled,
     train_vectors,
 )
+from training.evaluate import as_fractions, evaluate
 from training.interrupt import Interrupted, catch_interrupts
 from training.oracle import cached_oracle_selections
 from training.rouge import rouge12
@@ -77,6 +78,8 @@ class TrainConfig:
     dev: str | None = None
     train_split: str = "train"
     dev_split: str = "validation"
+    test: str | None = None  # test data, measured once after training, for metrics.json and the card
+    test_split: str = "test"
     dataset_config: str | None = None
     text_field: str = "text"
     label_field: str = "label"
@@ -142,6 +145,8 @@ class TrainConfig:
 # One sentence per flag for --help; argparse adds the default and the choices.
 HELP = {
     "train_split": "split to read from a hub dataset or save_to_disk folder",
+    "test": "test data to measure the finished model on once (for metrics.json and the model card)",
+    "test_split": "split of --test to read from a hub dataset or save_to_disk folder",
     "dev_split": "split of --dev (or of --train when --dev is not given) to use as dev data",
     "dataset_config": "configuration name of a hub dataset",
     "text_field": "column holding the document text",
@@ -201,9 +206,11 @@ RESUMABLE = {
     "keep_checkpoint",
     "overwrite",
     "device",
+    "test",
+    "test_split",
 }
 # Settings that name files or folders, which training.toml writes relative to itself.
-PATH_SETTINGS = ("train", "dev", "vectors", "unlabeled")
+PATH_SETTINGS = ("train", "dev", "test", "vectors", "unlabeled")
 # The range of every numeric setting the model's own config does not check (textcnn.config does
 # the sizes: embedding_dim, num_filters, context_dim, max_sentence_tokens, word_pair_buckets).
 BOUNDS = {
@@ -751,8 +758,11 @@ def _train(config: TrainConfig, command: str, world: World, placement: Placement
     fit = Fit(config, world, placement, {"run": run, "setup": setup}, loss_weights, clock=started)
     history = fit.run(model, predictor, documents, dev_examples, resumed)
     digests = distributed.gather(distributed.state_digest(model), world)
-    bag_stage = scorer_stage = None
+    bag_stage = scorer_stage = confusion = None
     if world.is_main:
+        # Taken before the bag-of-words stage, which refits on dev: after it, dev is seen data.
+        with placement.compute():
+            confusion = _dev_confusion(predictor, dev_examples)
         # The classifier is final before anything is learned from the summaries: the scorer reads
         # its class probabilities.
         if model.words is not None:
@@ -799,7 +809,12 @@ def _train(config: TrainConfig, command: str, world: World, placement: Placement
             "train_seconds": round(fit.seconds(), 1),
         }
         metrics.pop(ELAPSED, None)
-        figures = _figures(predictor, dev_examples, history, metrics, work)
+        metrics["served_dev"] = _served_dev(metrics)
+        if confusion is not None:
+            metrics["dev_confusion"] = confusion
+        if config.test:
+            metrics["test"] = _test_figures(Predictor(model, vocab, info), config, columns)
+        figures = _figures(history, metrics, work)
         # What repeats the run: never its resume, and never an overwrite nobody asked the repeat for.
         settings = asdict(replace(config, resume=False, overwrite=False))
         extra = {
@@ -827,24 +842,54 @@ def _pretrained_vectors(source: str, dim: int, vocab: Vocabulary, cache_dir: Pat
     return distill_vectors(folder, vocab.tokens[2:], dim=dim, cache_dir=cache_dir, name=source)
 
 
-def _figures(
-    predictor: Predictor,
-    dev: Sequence[Example],
-    history: Sequence[dict[str, Any]],
-    metrics: dict[str, Any],
-    out: Path,
-) -> list[str]:
-    """Write the PNGs (and the confusion matrix into `metrics`); returns the files written."""
+def _dev_confusion(predictor: Predictor, dev: Sequence[Example]) -> dict[str, Any] | None:
+    """The dev confusion matrix of the classifier as it is, or None without labelled dev rows."""
     labelled = [e for e in dev if e.label is not None]
+    if not predictor.can_classify or not labelled:
+        return None
     labels = list(predictor.info.labels)
-    if predictor.can_classify and labelled:
-        predicted = [c.label for c in predictor.classify([e.text for e in labelled])]
-        matrix = report.confusion([e.label or "" for e in labelled], predicted, labels)
-        metrics["dev_confusion"] = {"labels": labels, "matrix": matrix}
+    predicted = [c.label for c in predictor.classify([e.text for e in labelled])]
+    return {
+        "labels": labels,
+        "matrix": report.confusion([e.label or "" for e in labelled], predicted, labels),
+    }
+
+
+def _test_figures(predictor: Predictor, config: TrainConfig, columns: Fields) -> dict[str, Any]:
+    """training.evaluate's figures (fractions) of the finished model on --test, measured once."""
+    assert config.test is not None
+    examples = load_examples(
+        config.test, fields=columns, split=config.test_split, config=config.dataset_config
+    )
+    return {"data": config.test, **as_fractions(evaluate(predictor, examples))}
+
+
+def _served_dev(metrics: dict[str, Any]) -> dict[str, float]:
+    """Dev figures of the model as saved rather than of the CNN at its best epoch: the bag-of-words
+    stage's combination (as chosen, before its refit on dev) and the kept sentence scorer's ROUGE-1."""
+    served = {k: v for k, v in metrics["dev"].items() if k != "dev_score"}
+    if "bag_stage" in metrics:
+        served["dev_accuracy"] = metrics["bag_stage"]["dev_accuracy"]
+    stage = metrics.get("scorer_stage")
+    if stage is not None:
+        served["dev_rouge1"] = stage["dev_rouge1"] if stage["kept_epoch"] else stage["dev_rouge1_joint"]
+    return served
+
+
+def _figures(history: Sequence[dict[str, Any]], metrics: dict[str, Any], out: Path) -> list[str]:
+    """Write the PNGs; returns the files written. The learning curves leave out dev_score where it
+    only repeats the one dev metric it averages."""
+    dev_metrics = {k for record in history for k in record if k.startswith("dev_") and k != "dev_score"}
+    plotted = (
+        history
+        if len(dev_metrics) > 1
+        else [{k: v for k, v in r.items() if k != "dev_score"} for r in history]
+    )
     try:
-        written = [plots.learning_curves(history, out)]
+        written = [plots.learning_curves(plotted, out)]
         if "dev_confusion" in metrics:
-            written.append(plots.confusion_matrix(metrics["dev_confusion"]["matrix"], labels, out))
+            confusion = metrics["dev_confusion"]
+            written.append(plots.confusion_matrix(confusion["matrix"], confusion["labels"], out))
     except ImportError:
         logger.warning("matplotlib is not installed; no plots (pip install 'textcnn[train]')")
         return []
@@ -1229,26 +1274,40 @@ def _model_card(
         if model_config.graph_centrality
         else ""
     )
-    return f"""# {info.name}
-
-A multi-task Kim (2014) CNN trained with textcnn for {" and ".join(tasks)}.
-
-- Training data: `{config.train}` ({metrics["train_docs"]} documents)
-- Dev data: `{dev_source}` ({metrics["dev_docs"]} documents)
-- Labels: {", ".join(info.labels) or "none"}
+    summary = (
+        f"""
 - Default summary length: {length.ratio:.0%} of the sentences, at most {length.max_sentences};
   trigram blocking {"on" if info.block_trigrams else "off (dev ROUGE was higher without it)"};
-  sentences ranked by {SELECTION_TEXT[info.selection]}, the rule with the higher dev ROUGE-1{centrality}
+  sentences ranked by {SELECTION_TEXT[info.selection]}, the rule with the higher dev ROUGE-1{centrality}"""
+        if model_config.summarize
+        else ""
+    )
+    labels = f"\n- Labels: {', '.join(info.labels)}" if info.labels else ""
+    refit = metrics.get("bag_stage", {}).get("refit_docs")
+    notes = (
+        {"dev_accuracy": " (the bag-of-words stage's, before its refit on train and dev)"} if refit else {}
+    )
+    served = ", ".join(
+        f"{k.removeprefix('dev_')} {v:.4f}{notes.get(k, '')}" for k, v in metrics["served_dev"].items()
+    )
+    return f"""# {info.name}
+
+A {"multi-task " if len(tasks) > 1 else ""}Kim (2014) CNN trained with textcnn for {" and ".join(tasks)}.
+
+- Training data: `{config.train}` ({metrics["train_docs"]} documents)
+- Dev data: `{dev_source}` ({metrics["dev_docs"]} documents){labels}{summary}
 - Architecture: {model_config.embedding_dim}-d embeddings, Kim's `{model_config.embedding_mode}` mode
   (vectors: {metrics["vectors"] or "none, uniform random init"}; they cover {coverage["vocabulary"]:.1%}
   of the vocabulary and {coverage["tokens"]:.1%} of the training tokens),
   {filters}, `{model_config.document_pooling}` pooling of sentence
   vectors into the document vector{words},
   vocabulary {metrics["vocab_size"]} tokens
-- Best dev epoch {metrics["best_epoch"]}: {dev_scores}{_bag_stage_line(metrics)}{_scorer_stage_line(metrics)}
+- Dev figures of this model: {served}
+- Joint training's best dev epoch {metrics["best_epoch"]} (the CNN before the stages below): {dev_scores}\
+{_bag_stage_line(metrics)}{_scorer_stage_line(metrics)}{_test_line(metrics)}
 - Trained in {metrics["train_seconds"]} s ({metrics["processes"]} process(es), {metrics["device"]},
   {metrics["precision"]})
-{_label_table(metrics["label_counts"])}{_figure_links(figures)}
+{_label_table(metrics["label_counts"])}{_figure_links(figures, confusion_before=bool(refit))}
 Per-epoch metrics: `{report.METRICS_LOG}`. Reproduce with:
 
     {_repeat(command) or "python -m training.train ..."}
@@ -1257,6 +1316,16 @@ or, from any folder, `python -m training.train --config DIR/training.toml --out 
 paths are relative to this directory).
 Measure on a test set with `python -m training.evaluate --model DIR --data TEST_FILE`.
 """
+
+
+def _test_line(metrics: dict[str, Any]) -> str:
+    test = metrics.get("test")
+    if test is None:
+        return ""
+    names = {"accuracy": "accuracy", "macro_f1": "macro-F1", "rouge1": "ROUGE-1", "rouge2": "ROUGE-2"}
+    names["rougeLsum"] = "ROUGE-Lsum"
+    figures = ", ".join(f"{name} {test[key]:.4f}" for key, name in names.items() if key in test)
+    return f"\n- Test (`{test['data']}`, {test['n_docs']} documents, measured once after training): {figures}"
 
 
 def _repeat(command: str) -> str:
@@ -1307,10 +1376,18 @@ def _label_table(counts: dict[str, dict[str, int]]) -> str:
     return f"\n## Documents per label\n\n| label | train | dev |\n|---|---:|---:|\n{rows}{note}"
 
 
-def _figure_links(figures: Sequence[str]) -> str:
+def _figure_links(figures: Sequence[str], *, confusion_before: bool = False) -> str:
+    """The PNGs; `confusion_before`: the confusion matrix is the CNN's, from before a stage that
+    refit on dev (after it, the dev rows are no longer held out)."""
     if not figures:
         return ""
-    return "\n## Training\n\n" + "".join(f"![{Path(f).stem.replace('_', ' ')}]({f})\n" for f in figures)
+    links = "".join(f"![{Path(f).stem.replace('_', ' ')}]({f})\n" for f in figures)
+    if confusion_before and plots.CONFUSION_MATRIX in figures:
+        links += (
+            "\nThe confusion matrix is the CNN's on dev before the bag-of-words stage, whose refit "
+            "saw the dev rows: after it, dev no longer measures the model.\n"
+        )
+    return "\n## Training\n\n" + links
 
 
 if __name__ == "__main__":

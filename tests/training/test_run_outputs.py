@@ -49,10 +49,14 @@ def test_imbalance_and_counts() -> None:
 
 def test_config_file_then_flags(tmp_path: Path) -> None:
     (tmp_path / "run.toml").write_text(
-        'train = "t.jsonl"\nout = "m"\ntrain-split = "x"\nepochs = 4\nlr = 1\nfilter_widths = [2, 3]\n'
+        'train = "t.jsonl"\ndev = "d.jsonl"\nout = "m"\ntrain-split = "x"\nepochs = 4\nlr = 1\n'
+        "filter_widths = [2, 3]\n"
     )
+    (tmp_path / "d.jsonl").write_text("{}\n")
     config = parse_args(["--config", str(tmp_path / "run.toml"), "--epochs", "7"])
-    assert (config.train, config.out, config.train_split) == ("t.jsonl", "m", "x")
+    # relative paths are read from the file's folder where they are there; others stay as written
+    assert (config.dev, config.out) == (str(tmp_path / "d.jsonl"), str(tmp_path / "m"))
+    assert (config.train, config.train_split) == ("t.jsonl", "x")
     assert (config.epochs, config.lr, config.filter_widths) == (7, 1, [2, 3])  # the flag wins
 
 

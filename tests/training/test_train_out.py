@@ -14,6 +14,8 @@ import torch
 import training.train
 from textcnn import Predictor, artifact
 from training import checkpoint, config_file
+from training.data import load_examples
+from training.evaluate import as_fractions, evaluate
 from training.interrupt import Interrupted
 from training.train import TrainConfig, _field_types, main, parse_args, train, work_folder
 
@@ -201,3 +203,43 @@ def test_a_finished_run_says_where_the_model_went_even_quietly(
         f"  serve it:    TEXTCNN_MODEL_DIR={out} textcnn-serve",
         f"  evaluate it: python -m training.evaluate --model {out} --data TEST_FILE",
     ]
+
+
+@pytest.mark.slow
+def test_a_classifier_s_card_tells_the_figures_of_the_model_it_describes(
+    tmp_path: Path, data_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    plotted: list[list[dict[str, Any]]] = []
+    curves = training.train.plots.learning_curves
+
+    def recording(history: list[dict[str, Any]], out: Path) -> Path:
+        plotted.append(history)
+        return curves(history, out)
+
+    monkeypatch.setattr(training.train.plots, "learning_curves", recording)
+    test = data_dir / "trec_train.jsonl"
+    out = train(tiny(data_dir, tmp_path / "model", test=str(test)))
+    card = (out / "README.md").read_text()
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert card.startswith("# model\n\nA Kim (2014) CNN trained with textcnn for classification.")
+    assert "summary length" not in card and "trigram" not in card
+    stage = metrics["bag_stage"]
+    assert metrics["served_dev"] == {"dev_accuracy": stage["dev_accuracy"]}
+    assert (
+        f"- Dev figures of this model: accuracy {stage['dev_accuracy']:.4f} (the bag-of-words stage's" in card
+    )
+    assert "The confusion matrix is the CNN's on dev before the bag-of-words stage" in card
+    best = max(metrics["history"], key=lambda h: h["dev_score"])
+    matrix = metrics["dev_confusion"]["matrix"]
+    assert (
+        round(sum(matrix[i][i] for i in range(len(matrix))) / sum(map(sum, matrix)), 5)
+        == (best["dev_accuracy"])
+    )
+    measured = as_fractions(evaluate(Predictor.load(out), load_examples(str(test))))
+    assert metrics["test"] == {"data": str(test), **measured}
+    assert (
+        f"- Test (`{test}`, 300 documents, measured once after training): accuracy {measured['accuracy']:.4f}"
+        in card
+    )
+    # one line per distinct metric: dev_score only repeats dev_accuracy here
+    assert plotted and all(set(r) == {"epoch", "train_loss", "dev_accuracy"} for r in plotted[0])
