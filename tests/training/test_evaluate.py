@@ -10,6 +10,7 @@ import pytest
 from textcnn import Predictor
 from training.data import load_examples
 from training.evaluate import evaluate, main
+from training.predict import main as predict_main
 from training.train import TrainConfig, train
 
 
@@ -106,3 +107,12 @@ def test_a_bad_summary_length_gets_one_line(
     with pytest.raises(SystemExit):
         main(["--model", str(bbc_model_dir), "--data", str(data_dir / "bbc_dev.jsonl"), *flags])
     assert capsys.readouterr().err.splitlines()[-1].endswith(said)
+
+
+def test_predict_reads_the_model_s_text_column_too(renamed_model: tuple[Path, Path], tmp_path: Path) -> None:
+    model, source = renamed_model
+    out = tmp_path / "preds.jsonl"
+    predict_main(["--model", str(model), "--data", str(source), "--out", str(out), "--quiet"])
+    lines = [json.loads(line) for line in out.read_text().splitlines()]
+    texts = [json.loads(line)["question"] for line in source.read_text().splitlines()]
+    assert [line["label"] for line in lines] == [c.label for c in Predictor.load(model).classify(texts)]
