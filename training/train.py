@@ -437,23 +437,45 @@ def _check_sizes(parser: argparse.ArgumentParser, config: TrainConfig) -> None:
     """Exit with the model config's own message, as a flag, for a size it would refuse only after
     the data is read and the vectors trained."""
     try:
-        ModelConfig(
-            vocab_size=2,
-            num_classes=2,
-            summarize=True,
-            embedding_dim=config.embedding_dim,
-            filter_widths=tuple(config.filter_widths),
-            num_filters=config.num_filters,
-            dropout=config.dropout,
-            context_dim=config.context_dim,
-            max_sentence_tokens=config.max_sentence_tokens,
-            bag_of_words=config.bag_of_words,
-            word_pair_buckets=config.word_pair_buckets if config.bag_of_words else 0,
+        model_config(
+            config, vocab_size=2, labels=("a", "b"), summarize=True, embedding_dim=config.embedding_dim
         )
     except ValueError as error:
         name, _, rest = str(error).partition(" ")
         flag = f"--{name.replace('_', '-')}" if name in _field_types() else name
         parser.error(f"{flag} {rest}")
+
+
+def model_config(
+    config: TrainConfig,
+    *,
+    vocab_size: int,
+    labels: Sequence[str],
+    summarize: bool,
+    embedding_dim: int,
+    mode: str = "rand",
+    pooling: str = "max",
+) -> ModelConfig:
+    """The architecture a run builds. Raises ValueError for sizes the model refuses."""
+    bag_of_words = config.bag_of_words and bool(labels)  # the bag adds to class logits: none to add to
+    return ModelConfig(
+        vocab_size=vocab_size,
+        num_classes=len(labels),
+        summarize=summarize,
+        embedding_dim=embedding_dim,
+        filter_widths=tuple(config.filter_widths),
+        num_filters=config.num_filters,
+        dropout=config.dropout,
+        context_dim=config.context_dim,
+        lowercase=config.lowercase,
+        max_sentence_tokens=config.max_sentence_tokens,
+        embedding_mode=mode,
+        wide_convolution=config.wide_convolution,
+        document_pooling=pooling,
+        bag_of_words=bag_of_words,
+        word_pair_buckets=config.word_pair_buckets if bag_of_words else 0,
+        graph_centrality=config.graph_centrality and summarize,
+    )
 
 
 def _check_out(parser: argparse.ArgumentParser, config: TrainConfig) -> None:
@@ -676,26 +698,16 @@ def _train(config: TrainConfig, command: str, world: World, placement: Placement
     source = vector_source(config, mode)
     pretrained = _pretrained_vectors(source, config.embedding_dim, vocab, cache_dir) if source else None
     embedding_dim = pretrained.dim if pretrained else config.embedding_dim
-    bag_of_words = config.bag_of_words and bool(labels)  # the bag adds to class logits: none to add to
-    model_config = ModelConfig(
+    architecture = model_config(
+        config,
         vocab_size=len(vocab),
-        num_classes=len(labels),
+        labels=labels,
         summarize=summarize,
         embedding_dim=embedding_dim,
-        filter_widths=tuple(config.filter_widths),
-        num_filters=config.num_filters,
-        dropout=config.dropout,
-        context_dim=config.context_dim,
-        lowercase=config.lowercase,
-        max_sentence_tokens=config.max_sentence_tokens,
-        embedding_mode=mode,
-        wide_convolution=config.wide_convolution,
-        document_pooling=document_pooling(config.document_pooling, train_examples),
-        bag_of_words=bag_of_words,
-        word_pair_buckets=config.word_pair_buckets if bag_of_words else 0,
-        graph_centrality=config.graph_centrality and summarize,
+        mode=mode,
+        pooling=document_pooling(config.document_pooling, train_examples),
     )
-    model = TextCNN(model_config)
+    model = TextCNN(architecture)
     placeholder = ModelInfo(name="", labels=labels)
     if not world.is_main:
         distributed.barrier(world)  # rank 0 fills the oracle cache first; the others read it
@@ -705,9 +717,9 @@ def _train(config: TrainConfig, command: str, world: World, placement: Placement
     if world.is_main:
         distributed.barrier(world)
     if model.scorer is not None or model.words is not None:
-        idf = _corpus_idf([d.document for d in documents], len(vocab), model_config.word_pair_buckets)
+        idf = _corpus_idf([d.document for d in documents], len(vocab), architecture.word_pair_buckets)
         model.token_idf.copy_(idf[: len(vocab)])
-        if model_config.word_pair_buckets:
+        if architecture.word_pair_buckets:
             model.pair_idf.copy_(idf[len(vocab) :])
     info = ModelInfo(
         name=config.name or Path(config.out).name,
@@ -822,7 +834,7 @@ def _train(config: TrainConfig, command: str, world: World, placement: Placement
             "training.json": json.dumps(settings, indent=2) + "\n",
             config_file.FILENAME: config_file.dumps(settings, folder=out, paths=(*PATH_SETTINGS, "out")),
             report.METRICS_LOG: (work / report.METRICS_LOG).read_text(encoding="utf-8"),
-            "README.md": _model_card(info, model_config, config, metrics, command, figures),
+            "README.md": _model_card(info, architecture, config, metrics, command, figures),
         }
         artifact.save(work, model, vocab, info, extra)
         if not config.keep_checkpoint:
