@@ -12,20 +12,25 @@ LEARNING_CURVES = "learning_curves.png"
 CONFUSION_MATRIX = "confusion_matrix.png"
 
 
-def learning_curves(history: Sequence[Mapping[str, Any]], out: str | Path) -> Path:
-    """Training loss and every dev metric per epoch, side by side."""
+def learning_curves(
+    history: Sequence[Mapping[str, Any]], out: str | Path, best_epoch: int | None = None
+) -> Path:
+    """Training loss and every dev metric per epoch, side by side, the kept epoch marked."""
     plt = _pyplot()
     epochs = [r["epoch"] for r in history]
-    figure, (loss_axis, dev_axis) = plt.subplots(1, 2, figsize=(9, 3.5))
+    figure, (loss_axis, dev_axis) = plt.subplots(1, 2, figsize=(10, 3.5))
     loss_axis.plot(epochs, [r["train_loss"] for r in history], marker="o")
     loss_axis.set(title="training loss", xlabel="epoch")
     for key in sorted({k for r in history for k in r if k.startswith("dev_")}):
         dev_axis.plot(epochs, [r.get(key) for r in history], marker="o", label=key.removeprefix("dev_"))
     dev_axis.set(title="dev", xlabel="epoch")
-    dev_axis.legend()
     for axis in (loss_axis, dev_axis):
         axis.grid(alpha=0.3)
         axis.xaxis.get_major_locator().set_params(integer=True)
+        if best_epoch is not None:
+            axis.axvline(best_epoch, color="grey", linestyle="--", linewidth=1, label="kept epoch")
+    # Beside the axes, not over them: the curves are what the figure is for.
+    dev_axis.legend(loc="upper left", bbox_to_anchor=(1.02, 1), borderaxespad=0)
     return _save(figure, Path(out) / LEARNING_CURVES)
 
 

@@ -898,7 +898,7 @@ def _figures(history: Sequence[dict[str, Any]], metrics: dict[str, Any], out: Pa
         else [{k: v for k, v in r.items() if k != "dev_score"} for r in history]
     )
     try:
-        written = [plots.learning_curves(plotted, out)]
+        written = [plots.learning_curves(plotted, out, best_epoch=metrics["best_epoch"])]
         if "dev_confusion" in metrics:
             confusion = metrics["dev_confusion"]
             written.append(plots.confusion_matrix(confusion["matrix"], confusion["labels"], out))
