@@ -23,13 +23,7 @@ from training.data import Fields, load_examples
 from training.evaluate import evaluate
 from training.train import TrainConfig, train
 
-# A field name no row has: the task that reads it gets no targets and its head is not built.
-NO_FIELD = ""
-TASKS = {  # task -> (label field, summary field)
-    "joint": ("label", "summary"),
-    "classification only": ("label", NO_FIELD),
-    "summarization only": (NO_FIELD, "summary"),
-}
+TASKS = {"joint": "auto", "classification only": "classify", "summarization only": "summarize"}
 METRICS = ("accuracy", "macro_f1", "rouge1", "rouge2", "rougeLsum")
 
 
@@ -70,7 +64,7 @@ def ablate(
     further TrainConfig fields, the same for every run."""
     test = load_examples(test_data, fields=Fields(), split="test")
     runs = []
-    for task, (label_field, summary_field) in TASKS.items():
+    for task, trains in TASKS.items():
         for seed in seeds:
             directory = out / f"{task.replace(' ', '-')}-{seed}"
             config = TrainConfig(
@@ -82,8 +76,7 @@ def ablate(
                 patience=patience,
                 threads=threads,
                 quiet=True,
-                label_field=label_field,
-                summary_field=summary_field,
+                task=trains,
                 **settings,
             )
             train(config)

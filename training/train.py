@@ -84,6 +84,7 @@ class TrainConfig:
     text_field: str = "text"
     label_field: str = "label"
     summary_field: str = "summary"
+    task: str = "auto"  # auto: what the data holds | classify | summarize (the other column is ignored)
     name: str | None = None
     embeddings: str = "word2vec"  # in-domain vectors: word2vec (skip-gram) | cbow | fasttext | random
     embedding_mode: str = "multichannel"  # Kim (2014): rand | static | non-static | multichannel
@@ -152,6 +153,8 @@ HELP = {
     "text_field": "column holding the document text",
     "label_field": "column holding the class label; rows without one do not train the classifier",
     "summary_field": "column holding the reference summary; rows without one do not train the summarizer",
+    "task": "what to train: auto (whatever the data holds), or classify or summarize alone, the other "
+    "column ignored",
     "name": "model name shown by the service (default: the --out folder's name)",
     "embeddings": "how in-domain vectors are trained when --vectors gives none "
     "(random: Kim's uniform init, no vectors)",
@@ -339,6 +342,7 @@ def parse_args(argv: Sequence[str]) -> TrainConfig:
             "device": DEVICES,
             "precision": PRECISIONS,
             "document_pooling": ("auto", *DOCUMENT_POOLINGS),
+            "task": TASK_CHOICES,
             "oracle_targets": ORACLE_TARGETS,
             "embeddings": ("random", *TRAINERS),
             "embedding_mode": EMBEDDING_MODES,
@@ -516,6 +520,7 @@ def _help_suffix(choices: Sequence[str] | None, default: object) -> str:
 
 
 OPTIMIZERS = ("adam", "adadelta")
+TASK_CHOICES = ("auto", "classify", "summarize")
 DEFAULT_MODE = TrainConfig.embedding_mode
 ELAPSED = "elapsed_seconds"  # in a checkpoint's setup: the run's seconds up to that checkpoint
 ORACLE_TARGETS = ("binary", "ranked")
@@ -588,6 +593,20 @@ def document_pooling(setting: str, examples: Sequence[Example]) -> str:
     return pooling
 
 
+def for_task(examples: Sequence[Example], task: str, source: str) -> list[Example]:
+    """The rows `--task` trains on: all of them for auto; for classify (summarize) the labelled
+    (summarized) rows without their summaries (labels). Raises DataError when none is left."""
+    if task == "auto":
+        return list(examples)
+    if task == "classify":
+        keep, kept = "label", [replace(e, summary=None) for e in examples if e.label is not None]
+    else:
+        keep, kept = "summary", [replace(e, label=None) for e in examples if e.summary is not None]
+    if not kept:
+        raise DataError(f"{source}: --task {task} needs rows with a {keep}, and none has one")
+    return kept
+
+
 def _named_vectors(config: TrainConfig) -> str | None:
     """The file or model `--vectors` names, or None for auto and none."""
     return None if config.vectors in ("auto", "none") else config.vectors
@@ -657,6 +676,8 @@ def _train(config: TrainConfig, command: str, world: World, placement: Placement
         )
     else:
         train_examples, dev_examples = holdout(train_examples, config.dev_fraction, config.seed)
+    train_examples = for_task(train_examples, config.task, config.train)
+    dev_examples = for_task(dev_examples, config.task, config.dev or config.train)
     labels = tuple(sorted({e.label for e in train_examples if e.label is not None}))
     if len(labels) == 1:
         raise DataError(

@@ -33,7 +33,8 @@ def confident(data_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Predi
         train=str(data_dir / "bbc_train.jsonl"),
         dev=str(data_dir / "bbc_dev.jsonl"),
         out=str(tmp_path_factory.mktemp("models") / "confident"),
-        summary_field="no summaries: classification only",
+        task="classify",
+        bag_of_words=False,  # the n-grams' attribution is the CNN's; the bag would drown it out
         embeddings="random",
         embedding_dim=32,
         num_filters=16,

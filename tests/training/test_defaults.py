@@ -9,9 +9,17 @@ import pytest
 
 from textcnn.predict import Predictor
 from training import train as train_module
-from training.data import Example
+from training.data import DataError, Example
 from training.distill import DEFAULT_PACKAGE
-from training.train import TrainConfig, document_pooling, embedding_mode, parse_args, train, vector_source
+from training.train import (
+    TrainConfig,
+    document_pooling,
+    embedding_mode,
+    for_task,
+    parse_args,
+    train,
+    vector_source,
+)
 
 BASE = ["--train", "train.jsonl", "--out", "out"]
 
@@ -76,3 +84,19 @@ def test_a_summarization_only_run_has_no_bag_of_words(tmp_path: Path, data_dir: 
     predictor = Predictor.load(train(config))
     assert not predictor.can_classify and not predictor.model.config.bag_of_words
     assert predictor.summarize([rows[0]["text"]])[0].sentences
+
+
+def test_the_task_can_be_one_of_what_the_data_holds() -> None:
+    rows = [
+        Example(text="a", label="x", summary="s"),
+        Example(text="b", label="y"),
+        Example(text="c", summary="t"),
+    ]
+    assert for_task(rows, "auto", "d") == rows
+    assert for_task(rows, "classify", "d") == [Example(text="a", label="x"), Example(text="b", label="y")]
+    assert for_task(rows, "summarize", "d") == [
+        Example(text="a", summary="s"),
+        Example(text="c", summary="t"),
+    ]
+    with pytest.raises(DataError, match="--task summarize needs rows with a summary"):
+        for_task(rows[1:2], "summarize", "d")
