@@ -212,9 +212,9 @@ def test_a_classifier_s_card_tells_the_figures_of_the_model_it_describes(
     plotted: list[list[dict[str, Any]]] = []
     curves = training.train.plots.learning_curves
 
-    def recording(history: list[dict[str, Any]], out: Path) -> Path:
+    def recording(history: list[dict[str, Any]], out: Path, best_epoch: int | None = None) -> Path:
         plotted.append(history)
-        return curves(history, out)
+        return curves(history, out, best_epoch)
 
     monkeypatch.setattr(training.train.plots, "learning_curves", recording)
     test = data_dir / "trec_train.jsonl"
