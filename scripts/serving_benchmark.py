@@ -57,6 +57,8 @@ from scripts.soak import ARTICLES, ROOT, free_port, machine, rss_mb, wait_ready
 from service import schemas
 from service.app import _summary
 from service.cpu import torch_threads
+from service.offsets import converter
+from textcnn import artifact
 from textcnn.centrality import centrality
 from textcnn.features import Document, collate
 from textcnn.predict import DEFAULT_MODEL_DIR, Predictor, bf16_supported
@@ -345,11 +347,17 @@ def breakdown(predictor: Predictor, texts: Sequence[str], repeats: int) -> dict[
                 predictor.model(batch)
 
         replay = Replay(predictor, documents)
+        version = artifact.fingerprint(DEFAULT_MODEL_DIR)
         summaries = predictor.summarize(chunk)
 
         def serialize() -> None:
             schemas.SummarizeResponse(
-                model=predictor.info.name, results=[_summary(summary, None) for summary in summaries]
+                model=predictor.info.name,
+                version=version,
+                results=[
+                    _summary(summary, None, converter(text, "code_points"))
+                    for summary, text in zip(summaries, chunk, strict=True)
+                ],
             ).model_dump_json(exclude_none=True)
 
         parts = {
