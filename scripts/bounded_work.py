@@ -35,6 +35,8 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+from scripts.soak import rss_mb, wait_ready
+
 ROOT = Path(__file__).resolve().parents[1]
 PORT = 18240
 
@@ -51,25 +53,12 @@ def server(root: Path, port: int, env: dict[str, str]) -> Iterator[subprocess.Po
         stderr=subprocess.DEVNULL,
     )
     try:
-        for _ in range(600):
-            try:
-                urllib.request.urlopen(f"http://127.0.0.1:{port}/ready", timeout=1)
-                break
-            except OSError:
-                time.sleep(0.1)
+        asyncio.run(wait_ready(f"http://127.0.0.1:{port}", process))
         yield process
     finally:
         if process.poll() is None:
             process.send_signal(signal.SIGTERM)
             process.wait(timeout=120)
-
-
-def rss_mb(pid: int) -> float:
-    with open(f"/proc/{pid}/status") as status:
-        for line in status:
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1]) / 1024
-    return 0.0
 
 
 class Peak:
@@ -83,7 +72,7 @@ class Peak:
         while not self._stop.wait(0.05):
             try:
                 self.peak = max(self.peak, rss_mb(self.pid))
-            except OSError:
+            except (OSError, RuntimeError):  # the process has gone
                 return
 
     def __enter__(self) -> "Peak":
