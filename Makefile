@@ -1,6 +1,6 @@
 # One target per habit; CI runs `make check`, the same as a person does.
 PYTHON ?= python
-PACKAGES = textcnn service training
+PACKAGES = textcnn service training benchmarks
 
 .PHONY: check lint format typecheck test default-model
 

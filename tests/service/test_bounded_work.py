@@ -1,7 +1,7 @@
-"""Bounded work, small versions of scripts/bounded_work.py's probes: budgets with 413s naming the budget,
+"""Bounded work, small versions of benchmarks/bounded_work.py's probes: budgets with 413s naming the budget,
 stoppable chunked passes and lanes, settings checked at start-up, a chunked body over the limit, log
 lines that cannot be forged, and the `explain` dependency in the OpenAPI schema. Times and RSS are
-measured by scripts/bounded_work.py, never asserted here."""
+measured by benchmarks/bounded_work.py, never asserted here."""
 
 import asyncio
 import logging

@@ -2,7 +2,7 @@
 
 from pathlib import Path
 
-from scripts.model_free_server import constant_scores
+from benchmarks.model_free_server import constant_scores
 from textcnn.predict import Predictor
 
 ARTICLE = "Shares rose on Monday. The bank said profits doubled.\nAnalysts expect more."

@@ -1,6 +1,6 @@
 """How much other work on the same two cores slows the model's forward passes, as JSON.
 
-    python -m scripts.forward_contention --out runs/forward_contention.json
+    python -m benchmarks.forward_contention --out runs/forward_contention.json
 
 Forward passes (classification path, float32) over the BBC test articles in pre-collated batches of
 32, alone and beside: a Python thread busy half the time, a Python thread busy all the time (both in
@@ -20,8 +20,8 @@ from pathlib import Path
 
 import torch
 
-from scripts.serving_benchmark import timed
-from scripts.soak import ARTICLES, machine
+from benchmarks.serving_benchmark import timed
+from benchmarks.soak import ARTICLES, machine
 from service.cpu import available_cores
 from textcnn.features import collate
 from textcnn.predict import Predictor
@@ -87,7 +87,7 @@ def main() -> None:
             for batch in batches:
                 predictor.model(batch, score_sentences=False)
 
-    report: dict[str, object] = {"machine": machine(), "command": "python -m scripts.forward_contention"}
+    report: dict[str, object] = {"machine": machine(), "command": "python -m benchmarks.forward_contention"}
     for threads in sorted({available_cores(), 1}, reverse=True):
         torch.set_num_threads(threads)
         for kind in KINDS:

@@ -1,6 +1,6 @@
 """Serving speed on this machine, as JSON: the model's own limit, the library, HTTP, and peers.
 
-    python -m scripts.serving_benchmark --out runs/serving_benchmark.json
+    python -m benchmarks.serving_benchmark --out runs/serving_benchmark.json
 
 Every figure is the median of `--repeats` runs over the BBC News test articles (221 of them):
 
@@ -26,7 +26,7 @@ Every figure is the median of `--repeats` runs over the BBC News test articles (
   with `--workers N` the HTTP step's server runs N uvicorn workers (then without documents per
   pass: each worker keeps its own metrics);
 - ceiling: the same server with its forward passes replaced by constant scores
-  (scripts/model_free_server.py), `/classify` and `/summarize` with micro-batching on at each
+  (benchmarks/model_free_server.py), `/classify` and `/summarize` with micro-batching on at each
   concurrency: what the server's own per-request work (parsing, validation, splitting,
   tokenizing, answering) allows before the model adds anything.
 
@@ -53,7 +53,8 @@ from typing import Any
 import torch
 from torch.utils.flop_counter import FlopCounterMode
 
-from scripts.soak import ARTICLES, ROOT, free_port, machine, rss_mb, wait_ready
+from benchmarks.baselines import lexrank, textrank
+from benchmarks.soak import ARTICLES, ROOT, free_port, machine, rss_mb, wait_ready
 from service import schemas
 from service.app import _summary
 from service.cpu import torch_threads
@@ -64,7 +65,6 @@ from textcnn.features import Document, collate
 from textcnn.predict import DEFAULT_MODEL_DIR, Predictor, bf16_supported
 from textcnn.sentences import split_sentences
 from textcnn.tokenize import tokenize
-from training.baselines import lexrank, textrank
 
 logger = logging.getLogger("serving_benchmark")
 
@@ -542,7 +542,7 @@ def http(args: argparse.Namespace, texts: Sequence[str]) -> dict[str, Any]:
 def ceiling(args: argparse.Namespace, texts: Sequence[str]) -> dict[str, Any]:
     """The model-free server's requests/s, micro-batching on: the server's own limit."""
     bodies = [json.dumps({"text": t}).encode() for t in texts]
-    with server({}, module="scripts.model_free_server") as (port, _):
+    with server({}, module="benchmarks.model_free_server") as (port, _):
         return route_runs(args, port, bodies)
 
 
@@ -652,7 +652,7 @@ def main() -> None:
     texts = [json.loads(line)["text"] for line in ARTICLES.read_text().splitlines()]
     predictor = Predictor.load()
     report: dict[str, Any] = {
-        "command": " ".join(["python -m scripts.serving_benchmark", *sys.argv[1:]]),
+        "command": " ".join(["python -m benchmarks.serving_benchmark", *sys.argv[1:]]),
         "machine": {**machine(), "torch": torch.__version__, "torch_threads": torch.get_num_threads()},
         "articles": len(texts),
         "median_words": statistics.median(len(t.split()) for t in texts),

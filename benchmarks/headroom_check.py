@@ -1,10 +1,10 @@
 """Would a tenth more training data, or an ensemble of seeds, lift the classifier? Dev data only.
 
-    python -m scripts.headroom_check --data /work/shared/data/trec --seeds 1 2 3 4 \
+    python -m benchmarks.headroom_check --data data/trec --seeds 1 2 3 4 \
         --out runs/headroom-trec.json -- --batch-size 50 --threads 1 --epochs 15 --patience 2 \
         --cased --bag-of-words --word-pair-buckets 262144
 
-The benchmark's first split (training.benchmark.plan with `--split-seed`; the first fold when it
+The benchmark's first split (benchmarks.classification.plan with `--split-seed`; the first fold when it
 cross-validates) gives train rows and dev rows. The dev rows are only ever scored; test rows are
 never read. For each seed, the train rows are cut into train' and dev' (a seeded 10%, for early
 stopping and the words stage), and two models are trained in Kim's embedding mode `--mode` (`rand`
@@ -26,9 +26,9 @@ from pathlib import Path
 
 import numpy as np
 
+from benchmarks.classification import plan, resolve_sources, run_config, write_examples
 from textcnn.config import EMBEDDING_MODES
 from textcnn.predict import Predictor
-from training.benchmark import plan, resolve_sources, run_config, write_examples
 from training.data import Example, Fields, holdout
 from training.train import parse_args, train
 

@@ -1,11 +1,11 @@
-"""The dev-only headroom check and the cross-validation of linear models (scripts/)."""
+"""The dev-only headroom check and the cross-validation of linear models (benchmarks/)."""
 
 import json
 from pathlib import Path
 
 import pytest
 
-from scripts import headroom_check, linear_cv
+from benchmarks import headroom_check, linear_cv
 
 
 def _write(path: Path, rows: list[dict[str, str]]) -> None:

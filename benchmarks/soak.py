@@ -6,8 +6,8 @@ the server's resident memory, then stops the server with SIGTERM (it drains) and
 per-minute (--interval) request counts by status, 5xx, dropped connections, latency percentiles and
 server RSS, and the same over the whole run.
 
-    python scripts/soak.py --duration 300 --out runs/soak.json
-    python scripts/soak.py --duration 60 --mix valid --env TEXTCNN_QUEUE_SIZE=8 --out runs/overload.json
+    python -m benchmarks.soak --duration 300 --out runs/soak.json
+    python -m benchmarks.soak --duration 60 --mix valid --env TEXTCNN_QUEUE_SIZE=8 --out runs/overload.json
 
 Every request kind has the statuses it may get; anything else counts as an unexpected answer.
 Nothing leaves the machine: the server listens on 127.0.0.1 only.

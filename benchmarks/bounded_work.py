@@ -14,8 +14,8 @@ same sitting) on 127.0.0.1 and prints one JSON object of figures:
 
 RSS and times are measured here, never asserted in tests. Example:
 
-    python scripts/bounded_work.py --out runs/bounded-after.json
-    python scripts/bounded_work.py --root /tmp/textcnn-before --out runs/bounded-before.json
+    python -m benchmarks.bounded_work --out runs/bounded-after.json
+    python -m benchmarks.bounded_work --root ../textcnn-before --out runs/bounded-before.json
 """
 
 import argparse
@@ -35,7 +35,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from scripts.soak import rss_mb, wait_ready
+from benchmarks.soak import rss_mb, wait_ready
 
 ROOT = Path(__file__).resolve().parents[1]
 PORT = 18240

@@ -8,10 +8,12 @@ from pathlib import Path
 
 import pytest
 
-from training.benchmark import plan, resolve_sources
+from benchmarks.classification import plan, resolve_sources
 from training.data import DataError, Fields
 
 FIELDS = Fields("text", "label")
+# benchmarks/ is not installed: `python -m benchmarks...` runs from the checkout.
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def _rows(n: int, *, folds: bool) -> list[dict[str, object]]:
@@ -85,7 +87,7 @@ def test_benchmark_command_end_to_end(tmp_path: Path, data_dir: Path) -> None:
     command = [
         sys.executable,
         "-m",
-        "training.benchmark",
+        "benchmarks.classification",
         "--data",
         str(data_dir / "trec_train.jsonl"),
         "--modes",
@@ -113,7 +115,7 @@ def test_benchmark_command_end_to_end(tmp_path: Path, data_dir: Path) -> None:
         "fasttext",
         "--bag-of-words",
     ]
-    result = subprocess.run(command, capture_output=True, text=True, timeout=600)
+    result = subprocess.run(command, capture_output=True, text=True, timeout=600, cwd=ROOT)
     assert result.returncode == 0, result.stderr
     saved = json.loads(out.read_text())
     assert len(saved["runs"]) == 2 * 2 * 3  # seeds x folds x (two modes + baseline)

@@ -1,6 +1,6 @@
 """Compare the model's summaries with Lead, TextRank, LexRank and the greedy oracle on one dataset.
 
-    python -m training.summarization_benchmark --model textcnn/default_model \
+    python -m benchmarks.summarization --model textcnn/default_model \
         --data data/bbc_news_summary/test.jsonl --out runs/summaries.json
 
 Every system picks from the same sentences (textcnn's splitter) at three lengths: k = 3, k = N (the
@@ -16,9 +16,9 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
+from benchmarks.baselines import lead, lexrank, textrank
 from textcnn.predict import Predictor
 from textcnn.sentences import split_sentences
-from training.baselines import lead, lexrank, textrank
 from training.data import Fields, load_examples
 from training.evaluate import ROUGE_TYPES, rouge
 from training.oracle import oracle_selection
@@ -114,7 +114,7 @@ def to_markdown(rows: Sequence[dict[str, Any]]) -> str:
 
 def main(argv: Sequence[str] | None = None) -> None:
     parser = argparse.ArgumentParser(
-        prog="python -m training.summarization_benchmark",
+        prog="python -m benchmarks.summarization",
         description=__doc__,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )

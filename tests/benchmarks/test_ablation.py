@@ -2,7 +2,7 @@
 
 from pathlib import Path
 
-from training.ablation import ablate, table
+from benchmarks.ablation import ablate, table
 
 
 def test_each_task_gets_its_own_metrics(tmp_path: Path, data_dir: Path) -> None:

@@ -1,6 +1,6 @@
 """Make an abstractive news summarization set from BBC News: each article's headline as its summary.
 
-    python scripts/bbc_headlines.py --data data/bbc_news_summary --out runs/bbc-headlines
+    python -m benchmarks.bbc_headlines --data data/bbc_news_summary --out runs/bbc-headlines
 
 The first line of every BBC article is its headline. Here it becomes the reference summary and is
 taken off the text, so the reference is written in other words than any sentence the model can pick

@@ -1,6 +1,6 @@
 """Classification benchmark: Kim's embedding modes over several seeds, beside a TF-IDF baseline.
 
-    python -m training.benchmark --data data/mr --seeds 1 2 3 --out runs/bench-mr.json
+    python -m benchmarks.classification --data data/mr --seeds 1 2 3 --out runs/bench-mr.json
 
 The protocol follows the data. With a test split (a folder holding `train.*` and `test.*`, and
 maybe `dev.*`/`validation.*`, or those files named one by one), every run trains on train, stops
@@ -41,7 +41,7 @@ from training.data import DataError, Example, Fields, holdout, load_examples
 from training.evaluate import evaluate, macro_f1
 from training.train import DEFAULT_MODE, TrainConfig, parse_args, train
 
-logger = logging.getLogger("training.benchmark")
+logger = logging.getLogger("benchmarks.classification")
 
 BASELINE = "tfidf+logreg"
 SPLIT_NAMES = {
@@ -70,7 +70,7 @@ class Split:
 def main(argv: Sequence[str] | None = None) -> None:
     args = sys.argv[1:] if argv is None else list(argv)
     parser = argparse.ArgumentParser(
-        prog="python -m training.benchmark",
+        prog="python -m benchmarks.classification",
         allow_abbrev=False,  # --seed is a training option, not short for --seeds
         description=__doc__,
         formatter_class=argparse.RawDescriptionHelpFormatter,
@@ -105,7 +105,7 @@ def main(argv: Sequence[str] | None = None) -> None:
             dev_only=own.dev_only,
             out=Path(own.out) if own.out else None,
             name=own.name,
-            command="python -m training.benchmark " + shlex.join(args),
+            command="python -m benchmarks.classification " + shlex.join(args),
         )
     except DataError as error:
         raise SystemExit(f"error: {error}") from None

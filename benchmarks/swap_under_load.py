@@ -11,7 +11,7 @@ version 1), the server's failed load attempts (a poll can catch the copy half do
 resident memory before the swap, its peak during it and after it. Exits 1 on any failed request or
 unknown version.
 
-    python scripts/swap_under_load.py --clients 32 --duration 30
+    python -m benchmarks.swap_under_load --clients 32 --duration 30
 """
 
 import argparse

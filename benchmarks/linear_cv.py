@@ -1,13 +1,13 @@
 """Cross-validated accuracy of linear bag-of-words models on a dataset's train and dev rows together.
 
-    python -m scripts.linear_cv --data /work/shared/data/bbc_news_summary --group-field dup_group \
+    python -m benchmarks.linear_cv --data data/bbc_news_summary --group-field dup_group \
         --out runs/linear-cv-bbc.json
 
 How hard is a test split? Its few hundred rows give one draw; k-fold cross-validation over the train
 and dev rows gives the same models' accuracy on ten times as many. Test rows are never read: compare
 the result with the models' test accuracy from the benchmark (its TF-IDF baseline) or the literature.
 Rows sharing a `--group-field` value (e.g. exact duplicates) stay in one fold. The models, on the
-TF-IDF word 1-2-grams of the benchmark's baseline (training.benchmark.tfidf_vectorizer):
+TF-IDF word 1-2-grams of the benchmark's baseline (benchmarks.classification.tfidf_vectorizer):
 scikit-learn's LinearSVC (C = 1) and the words stage's regression (training/bag_regression.py),
 plain and with naive Bayes scaling, at each C of training.bag_stage.C_GRID.
 """
@@ -21,9 +21,9 @@ import numpy as np
 from sklearn.model_selection import StratifiedGroupKFold
 from sklearn.svm import LinearSVC
 
+from benchmarks.classification import resolve_sources, tfidf_vectorizer
 from training.bag_regression import nb_ratios, regression
 from training.bag_stage import C_GRID
-from training.benchmark import resolve_sources, tfidf_vectorizer
 from training.data import Fields, load_examples
 
 
@@ -40,7 +40,7 @@ def main(argv: Sequence[str] | None = None) -> None:
 
     sources = resolve_sources(args.data)
     # A folder's all.* may hold its test rows too: it is read only where there is no train split.
-    names = [name for name in ("train", "dev") if name in sources] or ["all"]
+    names: list[str] = [name for name in ("train", "dev") if name in sources] or ["all"]
     texts, labels, groups = [], [], []
     for name in names:
         rows = load_examples(str(sources[name]), fields=Fields("text", "label"))

@@ -1,12 +1,12 @@
 """Does refitting the words regression on train and dev, after dev chose its C, help? Dev data only.
 
-    python -m scripts.refit_check --data /work/shared/data/trec --seeds 1 2 3 --out runs/refit-trec.json
+    python -m benchmarks.refit_check --data data/trec --seeds 1 2 3 --out runs/refit-trec.json
 
-For each of the benchmark's own splits (training.benchmark.plan), the split's train rows are cut
+For each of the benchmark's own splits (benchmarks.classification.plan), the split's train rows are cut
 again into train' (90%) and dev' (10%): C is chosen on dev', and the regression fit on train' alone
 is compared with the same C refit on train' and dev' together, both scored on the split's dev rows,
 which neither saw. Test rows are never read. The regression is over the benchmark baseline's TF-IDF
-word 1-2-grams (training.benchmark.tfidf_vectorizer), a stand-in for the bag-of-words stage's own
+word 1-2-grams (benchmarks.classification.tfidf_vectorizer), a stand-in for the bag-of-words stage's own
 (training/bag_stage.py). Prints and writes each split's two dev accuracies and the mean gain.
 """
 
@@ -20,8 +20,8 @@ import numpy as np
 from sklearn.feature_extraction.text import TfidfVectorizer
 from sklearn.linear_model import LogisticRegression
 
+from benchmarks.classification import plan, resolve_sources, tfidf_vectorizer
 from training.bag_stage import C_GRID
-from training.benchmark import plan, resolve_sources, tfidf_vectorizer
 from training.data import Example, Fields, holdout
 
 

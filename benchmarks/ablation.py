@@ -1,7 +1,7 @@
 """Does sharing the encoder help? Train classification-only, summarization-only and joint models on
 the same data and seeds, then measure each once on the test split.
 
-    python -m training.ablation --train data/bbc_news_summary/train.jsonl.gz \
+    python -m benchmarks.ablation --train data/bbc_news_summary/train.jsonl.gz \
         --dev data/bbc_news_summary/dev.jsonl --test data/bbc_news_summary/test.jsonl \
         --seeds 13 14 15 --out runs/ablation
 
@@ -29,7 +29,7 @@ METRICS = ("accuracy", "macro_f1", "rouge1", "rouge2", "rougeLsum")
 
 def main(argv: Sequence[str] | None = None) -> None:
     parser = argparse.ArgumentParser(
-        prog="python -m training.ablation",
+        prog="python -m benchmarks.ablation",
         description=__doc__,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
