@@ -21,7 +21,6 @@ from typing import Annotated
 
 import torch
 from fastapi import Body, Depends, FastAPI, Request
-from fastapi.exceptions import RequestValidationError
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi.responses import FileResponse, JSONResponse, Response
 from fastapi.staticfiles import StaticFiles
@@ -29,18 +28,18 @@ from fastapi_offline import FastAPIOffline
 from starlette.routing import Match
 from starlette.types import Scope
 
-from service import auth, memory, offsets, schemas
-from service.backpressure import Cancelled, ModelGate, Overloaded, TimedOut, one_document_at_a_time
+from service import auth, errors, memory, offsets, schemas
+from service.backpressure import ModelGate, one_document_at_a_time
 from service.batching import MicroBatcher, lanes
 from service.budget import budgeted, check_characters
 from service.cpu import torch_threads
 from service.limits import BodySizeLimit
 from service.observability import Metrics, Observability
-from service.repository import LoadFailed, ModelNotFound, ModelRepository, ModelUnavailable, Served, Status
+from service.repository import ModelRepository, ModelUnavailable, Served, Status
 from service.settings import Settings
 from service.startup import QuietStartupFailure
 from textcnn import __version__, artifact
-from textcnn.errors import InputError, LimitExceeded, TextCNNError, UnsupportedTaskError
+from textcnn.errors import TextCNNError
 from textcnn.explain import (
     ClassExplanation,
     NGram,
@@ -59,20 +58,6 @@ STATIC = Path(__file__).parent / "static"
 PASS_TOKENS = 16_384
 SHORT_TOKENS = 2_048
 
-
-# The one place where errors become HTTP statuses; anything else from the library is a 400.
-STATUS_FOR_ERROR: dict[type[TextCNNError], int] = {
-    auth.Unauthorized: 401,
-    LimitExceeded: 413,  # the service's own limits and the Predictor's sentence limit
-    InputError: 422,
-    UnsupportedTaskError: 400,
-    ModelNotFound: 404,
-    LoadFailed: 409,
-    ModelUnavailable: 503,
-    Overloaded: 503,
-    Cancelled: 503,
-    TimedOut: 504,
-}
 
 ERROR_TEXTS = {
     400: "the model cannot do this task, or the body is not UTF-8",
@@ -168,6 +153,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         lifespan=lifespan,
         description="Document classification and extractive summarization with a multi-task Kim CNN.",
     )
+    app.state.settings = settings
 
     def gate_state(attribute: str) -> float:
         gate = getattr(app.state, "gate", None)
@@ -199,25 +185,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     auth_errors = (401,) if protected else ()
     predict_errors = _responses(*auth_errors, 400, 413, 422, 503, 504)
 
-    @app.exception_handler(TextCNNError)
-    async def library_error(request: Request, error: TextCNNError) -> JSONResponse:
-        status = next((code for kind, code in STATUS_FOR_ERROR.items() if isinstance(error, kind)), 400)
-        headers = {}
-        if status == 503:
-            headers["Retry-After"] = str(settings.retry_after_s)
-        elif status == 401:
-            headers["WWW-Authenticate"] = "Bearer"
-        if status >= 500:
-            logger.warning("answered %d: %s", status, error)
-        return JSONResponse({"detail": str(error)}, status_code=status, headers=headers)
-
-    @app.exception_handler(RequestValidationError)
-    async def invalid_body(request: Request, error: RequestValidationError) -> JSONResponse:
-        details = [
-            {"loc": list(e.get("loc", ())), "msg": e.get("msg", ""), "type": e.get("type", "")}
-            for e in error.errors()
-        ]
-        return JSONResponse({"detail": details}, status_code=422)
+    for kind, handler in errors.HANDLERS.items():
+        app.add_exception_handler(kind, handler)
 
     def models(request: Request) -> ModelRepository:
         repository: ModelRepository = request.app.state.repository

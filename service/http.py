@@ -16,6 +16,7 @@ from uvicorn.config import Config
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 from uvicorn.server import ServerState
 
+from service import errors
 from service.settings import Settings
 
 
@@ -25,10 +26,14 @@ def _settings() -> Settings:
     return Settings()
 
 
-def _answer(status: int, reason: str, detail: str, extra: bytes = b"") -> bytes:
-    body = f'{{"detail":"{detail}"}}'.encode()
+def _answer(status: int, reason: str, detail: str, kind: str, extra: bytes = b"") -> bytes:
+    body = errors.body(detail, kind)
     head = f"HTTP/1.1 {status} {reason}\r\ncontent-type: application/json\r\ncontent-length: {len(body)}\r\n"
     return head.encode() + extra + b"connection: close\r\n\r\n" + body
+
+
+def _too_large(detail: str) -> bytes:
+    return _answer(431, "Request Header Fields Too Large", detail, errors.HEADER_TOO_LARGE)
 
 
 class _HeaderTooLarge(Exception):
@@ -61,7 +66,7 @@ class GuardedHttpTools(HttpToolsProtocol):
         if len(self.connections) > self.max_connections:
             retry = f"retry-after: {self.retry_after_s}\r\n".encode()
             detail = f"server busy: {self.max_connections} connections already open; retry later"
-            transport.write(_answer(503, "Service Unavailable", detail, retry))
+            transport.write(_answer(503, "Service Unavailable", detail, errors.OVERLOADED, retry))
             transport.close()
             return
         self._start_arrival()
@@ -75,7 +80,7 @@ class GuardedHttpTools(HttpToolsProtocol):
             end = data.find(b"\r\n\r\n")  # what follows is body, or the next request
             self._header_bytes += len(data) if end < 0 else end
             if self._header_bytes > self.max_header_bytes:
-                self._refuse(431, "Request Header Fields Too Large", f"over {self.max_header_bytes} bytes")
+                self._refuse(f"over {self.max_header_bytes} bytes")
                 return
             self._start_arrival()
         super().data_received(data)
@@ -88,9 +93,7 @@ class GuardedHttpTools(HttpToolsProtocol):
     def on_header(self, name: bytes, value: bytes) -> None:
         self._header_lines += 1
         if self._header_lines > self.max_headers:
-            self._refusal = _answer(
-                431, "Request Header Fields Too Large", f"request header over {self.max_headers} lines"
-            )
+            self._refusal = _too_large(f"request header over {self.max_headers} lines")
             raise _HeaderTooLarge  # httptools stops parsing; send_400_response sends the refusal
         super().on_header(name, value)
 
@@ -109,9 +112,9 @@ class GuardedHttpTools(HttpToolsProtocol):
         self.transport.write(self._refusal)
         self.transport.close()
 
-    def _refuse(self, status: int, reason: str, what: str) -> None:
+    def _refuse(self, what: str) -> None:
         self._stop_arrival()
-        self.transport.write(_answer(status, reason, f"request header {what}"))
+        self.transport.write(_too_large(f"request header {what}"))
         self.transport.close()
 
     def _start_arrival(self) -> None:
@@ -129,5 +132,5 @@ class GuardedHttpTools(HttpToolsProtocol):
             return
         if self._in_header:
             detail = f"the request header did not arrive within {self.arrival_timeout_s:g} s"
-            self.transport.write(_answer(408, "Request Timeout", detail))
+            self.transport.write(_answer(408, "Request Timeout", detail, errors.REQUEST_TIMEOUT))
         self.transport.close()

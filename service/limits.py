@@ -6,6 +6,8 @@ A chunked body has no Content-Length, so its bytes are counted as they stream; p
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from service import errors
+
 
 class BodySizeLimit:
     """Answers 413 when Content-Length, or the bytes actually streamed, exceed `max_bytes`."""
@@ -45,7 +47,7 @@ class BodySizeLimit:
         await self.app(scope, limited_receive, unless_refused)
 
     async def _refuse(self, send: Send) -> None:
-        body = f'{{"detail":"request body exceeds the limit of {self.max_bytes} bytes"}}'.encode()
+        body = errors.body(f"request body exceeds the limit of {self.max_bytes} bytes", errors.LIMIT_EXCEEDED)
         await send(
             {
                 "type": "http.response.start",

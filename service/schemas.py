@@ -4,6 +4,8 @@ from typing import Annotated, Literal, Self
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
 
+from service import errors
+
 
 def _encodable(text: str) -> str:
     # JSON may carry lone UTF-16 surrogates ("\ud800"); they cannot be encoded back into a response.
@@ -302,3 +304,7 @@ class LoadRequest(BaseModel):
 
 class ErrorResponse(BaseModel):
     detail: str | list[dict[str, object]]
+    type: str = Field(
+        description="the kind of error, for a program (detail is for a person): one of "
+        + ", ".join(errors.TYPES)
+    )

@@ -107,7 +107,7 @@ def test_edge_texts_are_ordinary(client: TestClient, text: str) -> None:
 def test_invalid_bodies_get_422_with_a_reason(client: TestClient, path: str, body: object) -> None:
     response = client.post(path, json=body)
     assert response.status_code == 422
-    assert response.json()["detail"]
+    assert response.json()["detail"] and response.json()["type"] == "invalid_body"
 
 
 def test_huge_max_sentences_is_fine(client: TestClient, article: str) -> None:
@@ -143,11 +143,17 @@ def test_limits_answer_413_with_the_limit(client: TestClient) -> None:
     assert too_long.status_code == 413 and "20000" in too_long.json()["detail"]
     too_big = client.post("/classify", json={"text": "x" * 200_000})
     assert too_big.status_code == 413 and "100000 bytes" in too_big.json()["detail"]
+    assert {r.json()["type"] for r in (too_many, too_long, too_big)} == {"limit_exceeded"}
 
 
 def test_unknown_route_and_method(client: TestClient) -> None:
-    assert client.get("/classify").status_code == 405
-    assert client.post("/nope", json={}).status_code == 404
+    wrong_method = client.get("/classify")
+    assert wrong_method.status_code == 405 and wrong_method.headers["allow"] == "POST"
+    assert wrong_method.json() == {"detail": "Method Not Allowed", "type": "method_not_allowed"}
+    unknown = client.post("/nope", json={})
+    assert unknown.status_code == 404
+    assert unknown.json() == {"detail": "Not Found", "type": "not_found"}
+    assert client.get("/static/nope.js").json() == {"detail": "Not Found", "type": "not_found"}
 
 
 def test_openapi_has_examples(client: TestClient) -> None:

@@ -60,7 +60,7 @@ def test_no_valid_key_gets_401(client: TestClient, headers: dict[str, str]) -> N
     ):
         assert response.status_code == 401
         assert response.headers["www-authenticate"] == "Bearer"
-        assert "API key" in response.json()["detail"]
+        assert "API key" in response.json()["detail"] and response.json()["type"] == "unauthorized"
 
 
 def test_a_bad_key_is_refused_before_the_body_is_checked(client: TestClient) -> None:

@@ -67,6 +67,7 @@ def test_beyond_the_queue_requests_get_503_with_retry_after(
         assert refused.status_code == 503
         assert refused.headers["retry-after"] == "2"
         assert refused.json()["detail"].startswith("server busy: 2 requests already running or queued")
+        assert refused.json()["type"] == "overloaded"
         assert client.get("/health").status_code == 200  # operations stay answerable
         release.set()
         assert running.result().status_code == 200 and queued.result().status_code == 200
@@ -102,8 +103,10 @@ def test_the_request_timeout_answers_504_running_and_503_queued(
     assert timed_out.json()["detail"].startswith(
         "the model did not finish within the request timeout of 0.3 s"
     )
+    assert timed_out.json()["type"] == "timed_out"
     assert gave_up.status_code == 503 and gave_up.headers["retry-after"] == "2"
     assert "waited 0.3 s in the queue" in gave_up.json()["detail"]
+    assert gave_up.json()["type"] == "overloaded"
     assert gate.admitted == 1  # the timed-out work still holds its slot until the model lets go
     release.set()
     wait_until(lambda: gate.admitted == 0)

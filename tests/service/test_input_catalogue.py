@@ -31,8 +31,12 @@ def client(bbc_model_dir: Path) -> Iterator[TestClient]:
         yield test_client
 
 
-def post_raw(client: TestClient, path: str, raw: bytes, content_type: str = "application/json") -> int:
-    return client.post(path, content=raw, headers={"content-type": content_type}).status_code
+def post_raw(
+    client: TestClient, path: str, raw: bytes, content_type: str = "application/json"
+) -> tuple[int, str | None]:
+    """The status and, for an error, the body's type."""
+    response = client.post(path, content=raw, headers={"content-type": content_type})
+    return response.status_code, response.json().get("type") if response.status_code >= 400 else None
 
 
 @pytest.mark.parametrize("path", ROUTES)
@@ -159,6 +163,7 @@ def test_extreme_but_valid_summary_lengths(client: TestClient, length: dict[str,
 def test_unknown_explain_label_is_a_clear_error(client: TestClient) -> None:
     response = client.post("/classify", json={"text": "a", "explain": True, "explain_label": "nope"})
     assert response.status_code == 422 and "nope" in response.json()["detail"]
+    assert response.json()["type"] == "invalid_input"
 
 
 def test_huge_top_k_returns_every_label(client: TestClient) -> None:
@@ -172,27 +177,33 @@ def test_too_many_sentences_get_413_with_the_limit(client: TestClient, path: str
     assert fine.status_code == 200
     response = client.post(path, json={"texts": ["Fine.", "Short. " * 51]})
     assert response.status_code == 413
-    assert response.json()["detail"] == "document 1 has 51 sentences, over the limit of 50"
+    assert response.json() == {
+        "detail": "document 1 has 51 sentences, over the limit of 50",
+        "type": "limit_exceeded",
+    }
 
 
 @pytest.mark.parametrize("path", ROUTES)
 @pytest.mark.parametrize(
-    ("raw", "status"),
+    ("raw", "status", "kind"),
     [
-        (b'{"text": "\xff\xfe invalid utf-8"}', 400),
-        (b'{"text": "a"', 422),
-        (b'{"text": "a"} trailing', 422),
-        (b"null", 422),
-        (b"42", 422),
-        (b"[" * 100_000 + b"]" * 100_000, 400),  # nesting deeper than the JSON parser goes
-        (b'\xef\xbb\xbf{"text": "a byte order mark first"}', 200),
-        (b'{"text": "first", "text": "the last duplicate key wins"}', 200),
-        (b'{"text": "a \\u0000 escaped NUL"}', 200),
+        (b'{"text": "\xff\xfe invalid utf-8"}', 400, "unparsable_body"),
+        (b'{"text": "a"', 422, "invalid_body"),
+        (b'{"text": "a"} trailing', 422, "invalid_body"),
+        (b"null", 422, "invalid_body"),
+        (b"42", 422, "invalid_body"),
+        # nesting deeper than the JSON parser goes
+        (b"[" * 100_000 + b"]" * 100_000, 400, "unparsable_body"),
+        (b'\xef\xbb\xbf{"text": "a byte order mark first"}', 200, None),
+        (b'{"text": "first", "text": "the last duplicate key wins"}', 200, None),
+        (b'{"text": "a \\u0000 escaped NUL"}', 200, None),
     ],
     ids=["invalid-utf8", "truncated", "trailing", "null", "number", "deep", "bom", "dup-key", "nul"],
 )
-def test_raw_bodies_have_defined_answers(client: TestClient, path: str, raw: bytes, status: int) -> None:
-    assert post_raw(client, path, raw) == status
+def test_raw_bodies_have_defined_answers(
+    client: TestClient, path: str, raw: bytes, status: int, kind: str | None
+) -> None:
+    assert post_raw(client, path, raw) == (status, kind)
 
 
 @pytest.mark.parametrize("path", ROUTES)
@@ -200,10 +211,13 @@ def test_raw_bodies_have_defined_answers(client: TestClient, path: str, raw: byt
     "content_type", ["text/plain", "application/x-www-form-urlencoded", "multipart/form-data", ""]
 )
 def test_wrong_content_types_get_422(client: TestClient, path: str, content_type: str) -> None:
-    assert post_raw(client, path, b'{"text": "a"}', content_type) == 422
+    assert post_raw(client, path, b'{"text": "a"}', content_type) == (422, "invalid_body")
 
 
 def test_body_over_the_byte_limit_is_refused_before_the_model(client: TestClient) -> None:
     response = client.post("/classify", json={"texts": ["x" * 600_000, "y" * 600_000]})
     assert response.status_code == 413
-    assert response.json()["detail"] == "request body exceeds the limit of 1000000 bytes"
+    assert response.json() == {
+        "detail": "request body exceeds the limit of 1000000 bytes",
+        "type": "limit_exceeded",
+    }

@@ -29,7 +29,7 @@ from textcnn.errors import ModelLoadError
 from training.train import TrainConfig, train
 
 DATA = Path(__file__).parents[1] / "data"
-PORT = 18210
+PORT = 18160
 TREC_LABELS = ["ABBR", "DESC", "ENTY", "HUM", "LOC", "NUM"]
 QUESTION = "What is the capital of France ?"
 ARTICLE = "Shares in the firm fell sharply. Profits were down. The chief executive said little. Rain fell."
@@ -136,13 +136,16 @@ def test_two_models_answer_from_one_repository_and_a_damaged_one_is_reported(
         sentences = summarized.json()["results"][0]["sentences"]
         assert len(sentences) == 2 and all(ARTICLE[s["start"] : s["end"]] == s["text"] for s in sentences)
 
-        assert client.post("/v1/models/digest/classify", json={"text": QUESTION}).status_code == 400
+        unsupported = client.post("/v1/models/digest/classify", json={"text": QUESTION})
+        assert (unsupported.status_code, unsupported.json()["type"]) == (400, "unsupported_task")
         assert client.post("/summarize", json={"text": ARTICLE}).status_code == 400  # topics cannot
         missing = client.post("/v1/models/nope/classify", json={"text": QUESTION})
         assert missing.status_code == 404 and "GET /v1/models" in missing.json()["detail"]
-        assert client.get("/v1/models/nope").status_code == 404
+        assert missing.json()["type"] == "model_not_found"
+        assert client.get("/v1/models/nope").json()["type"] == "model_not_found"
         unusable = client.post("/v1/models/broken/summarize", json={"text": ARTICLE})
         assert unusable.status_code == 503 and "sha256" in unusable.json()["detail"]
+        assert unusable.json()["type"] == "model_unavailable"
         assert client.get("/v1/models/digest").json() == digest
         assert client.get("/ready").status_code == 200
 
@@ -222,6 +225,7 @@ def test_a_new_version_swaps_in_while_in_flight_requests_finish_on_the_old(
         # Loading it by request says why it failed; pinning a good version serves that one.
         refused = client.post("/v1/models/topics/load")
         assert refused.status_code == 409 and "sha256" in refused.json()["detail"]
+        assert refused.json()["type"] == "load_failed"
         pinned = client.post("/v1/models/topics/load", json={"version": 1})
         assert pinned.status_code == 200
         assert (pinned.json()["number"], pinned.json()["pinned"], pinned.json()["version"]) == (1, 1, old)
