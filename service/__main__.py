@@ -12,7 +12,6 @@ TEXTCNN_SHUTDOWN_TIMEOUT_S.
 import argparse
 import logging
 import os
-import resource
 import sys
 import textwrap
 from collections.abc import Sequence
@@ -20,6 +19,7 @@ from collections.abc import Sequence
 import uvicorn
 from pydantic import ValidationError
 
+from service import runtime
 from service.observability import configure_logging
 from service.settings import Settings, unknown_variables
 from textcnn.predict import DEFAULT_MODEL_DIR
@@ -94,7 +94,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     configure_logging(settings)
     for name in unknown_variables():
         logger.warning("%s is not a setting and is ignored (misspelt?)", name)
-    _room_for_connections(settings.max_connections)
+    runtime.room_for_connections(settings.max_connections)
     uvicorn.run(
         "service.main:app",
         host=settings.host,
@@ -113,20 +113,6 @@ def main(argv: Sequence[str] | None = None) -> None:
 
 def _source(name: str, given: dict[str, str]) -> str:
     return flag(name) if name in given else variable(name)
-
-
-def _room_for_connections(connections: int) -> None:
-    """Raise the open-file limit to its ceiling, so the connection cap, not the kernel, refuses."""
-    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
-    if soft != hard:
-        resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
-    if connections + 64 > hard:  # the model files, logs and listening socket need some too
-        logger.warning(
-            "TEXTCNN_MAX_CONNECTIONS=%d is near the open-file limit of %d: connections beyond it fail "
-            "without an answer; lower it or raise the limit",
-            connections,
-            hard,
-        )
 
 
 if __name__ == "__main__":

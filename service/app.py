@@ -10,17 +10,13 @@ version, so a swap never changes the model under a request.
 """
 
 import asyncio
-import json
 import logging
-import os
-import sys
 from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Annotated
 
-import torch
-from fastapi import Body, Depends, FastAPI, Request
+from fastapi import Body, FastAPI, Request
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi.responses import FileResponse, JSONResponse, Response
 from fastapi.staticfiles import StaticFiles
@@ -28,14 +24,13 @@ from fastapi_offline import FastAPIOffline
 from starlette.routing import Match
 from starlette.types import Scope
 
-from service import auth, errors, memory, offsets, schemas
+from service import auth, deps, errors, offsets, runtime, schemas
 from service.backpressure import ModelGate, one_document_at_a_time
 from service.batching import MicroBatcher, lanes
-from service.budget import budgeted, check_characters
-from service.cpu import torch_threads
+from service.budget import budgeted
 from service.limits import BodySizeLimit
 from service.observability import Metrics, Observability
-from service.repository import ModelRepository, ModelUnavailable, Served, Status
+from service.repository import ModelRepository, Served, Status
 from service.settings import Settings
 from service.startup import QuietStartupFailure
 from textcnn import __version__, artifact
@@ -82,19 +77,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        torch.set_num_threads(torch_threads(settings.torch_threads, settings.workers))
-        # The event loop shares the GIL with the model thread. At Python's default 5 ms switch interval
-        # every loop turn can wait 5 ms behind pure-Python model work (splitting, tokenizing), so quick
-        # answers (503s, health checks) queue behind the model; 0.5 ms halved their latency under
-        # overload (RELIABILITY.md).
-        sys.setswitchinterval(0.0005)
-        # oneDNN, and torch's own cache around it (LRU_CACHE_CAPACITY), keep a compiled kernel per
-        # input shape, 1024 by default, and documents come in endless shapes: without a small cap
-        # RSS grows for as long as new shapes arrive (RELIABILITY.md). Both are read when the first
-        # kernel is built, i.e. after this; an operator's own values win.
-        os.environ.setdefault("ONEDNN_PRIMITIVE_CACHE_CAPACITY", "16")
-        os.environ.setdefault("LRU_CACHE_CAPACITY", "16")
-        memory.fix_mmap_threshold(settings.malloc_mmap_threshold)
+        runtime.tune(settings)
         bf16 = settings.bf16 and bf16_supported()
         if settings.bf16 and not bf16:
             logger.warning("TEXTCNN_BF16 ignored: this CPU has no native bfloat16; serving in float32")
@@ -147,6 +130,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         await asyncio.to_thread(gate.close)
         await asyncio.to_thread(repository.close)
 
+    def gate_state(attribute: str) -> float:
+        gate = getattr(app.state, "gate", None)
+        return float(getattr(gate, attribute)) if gate is not None else 0.0
+
+    metrics = Metrics(queue_depth=lambda: gate_state("waiting"), in_flight=lambda: gate_state("admitted"))
     app = FastAPIOffline(
         title="textcnn",
         version=__version__,
@@ -154,10 +142,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         description="Document classification and extractive summarization with a multi-task Kim CNN.",
     )
     app.state.settings = settings
-
-    def gate_state(attribute: str) -> float:
-        gate = getattr(app.state, "gate", None)
-        return float(getattr(gate, attribute)) if gate is not None else 0.0
+    app.state.metrics = metrics
 
     def route_of(scope: Scope) -> str:
         for route in app.router.routes:
@@ -165,7 +150,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                 return str(getattr(route, "path", "other"))
         return "unmatched"
 
-    metrics = Metrics(queue_depth=lambda: gate_state("waiting"), in_flight=lambda: gate_state("admitted"))
     # Added innermost first: the body limit runs inside CORS, and every answer (413s included) passes
     # through the request id and metrics.
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
@@ -181,37 +165,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.add_middleware(QuietStartupFailure)
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
 
-    protected = [Depends(auth.require_api_key)] if auth.enabled(settings) else []
+    protected = list(deps.protection(settings))
     auth_errors = (401,) if protected else ()
     predict_errors = _responses(*auth_errors, 400, 413, 422, 503, 504)
 
     for kind, handler in errors.HANDLERS.items():
         app.add_exception_handler(kind, handler)
-
-    def models(request: Request) -> ModelRepository:
-        repository: ModelRepository = request.app.state.repository
-        return repository
-
-    def default(request: Request) -> Served:
-        """The default model as it serves now; ModelUnavailable while it is not loaded."""
-        repository = models(request)
-        served = repository.serving()
-        if served is None:
-            raise ModelUnavailable(f"the default model {repository.default!r} is not loaded")
-        return served
-
-    def checked(request: schemas.Documents, route: str) -> list[str]:
-        """The documents, within the count and character limits (cheap: checked before the queue)."""
-        texts = request.as_list()
-        check_characters(texts, settings)
-        metrics.documents.labels(route).observe(len(texts))
-        if settings.log_texts:
-            logger.info("documents: %s", json.dumps(texts, ensure_ascii=False))
-        return texts
-
-    def gate(request: Request) -> ModelGate:
-        running: ModelGate = request.app.state.gate
-        return running
 
     @app.get("/", include_in_schema=False)
     def demo() -> FileResponse:
@@ -249,9 +208,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         dependencies=protected,
         responses=_responses(*auth_errors),
     )
-    def model_info(request: Request) -> schemas.ModelResponse:
+    def model_info(served: deps.DefaultModel) -> schemas.ModelResponse:
         """The default model: name, version (weights fingerprint), labels, tasks and metrics."""
-        served = default(request)
         return schemas.ModelResponse(
             name=served.predictor.info.name,
             version=served.fingerprint,
@@ -270,20 +228,19 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         dependencies=protected,
         responses=_responses(*auth_errors),
     )
-    def model_examples(request: Request) -> list[schemas.Example]:
+    def model_examples(repository: deps.Repository) -> list[schemas.Example]:
         """Texts to try the served model on, kept in its directory (examples.json); often none."""
         try:
-            examples = artifact.read_examples(default(request).directory)
+            examples = artifact.read_examples(deps.serving(repository).directory)
         except TextCNNError as error:
             logger.warning("no examples served: %s", error)
             return []
         return [schemas.Example(**e) for e in examples]
 
     async def classified(
-        request: Request, name: str | None, body: schemas.ClassifyRequest, route: str
+        request: Request, name: str | None, body: schemas.ClassifyRequest, texts: list[str]
     ) -> schemas.ClassifyResponse:
-        texts = checked(body, route)
-        repository = models(request)
+        repository: ModelRepository = request.app.state.repository
         repository.require(name)  # an unknown model is answered before it takes a place in the queue
 
         def work() -> schemas.ClassifyResponse:
@@ -308,13 +265,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                     ],
                 )
 
-        return await gate(request).run(work)
+        return await request.app.state.gate.run(work)
 
     async def summarized(
-        request: Request, name: str | None, body: schemas.SummarizeRequest, route: str
+        request: Request, name: str | None, body: schemas.SummarizeRequest, texts: list[str]
     ) -> schemas.SummarizeResponse:
-        texts = checked(body, route)
-        repository = models(request)
+        repository: ModelRepository = request.app.state.repository
         repository.require(name)
 
         def work() -> schemas.SummarizeResponse:
@@ -341,7 +297,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                     ],
                 )
 
-        return await gate(request).run(work)
+        return await request.app.state.gate.run(work)
 
     # Without explain, answers carry no explanation keys at all (exclude_none), exactly as before.
     @app.post(
@@ -353,7 +309,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         dependencies=protected,
     )
     async def classify(
-        body: Annotated[schemas.ClassifyRequest, Body(openapi_examples=schemas.CLASSIFY_EXAMPLES)],
+        body: deps.ClassifyBody,
+        texts: deps.ClassifyTexts,
         request: Request,
     ) -> schemas.ClassifyResponse:
         """Label each document with its most probable class and the class probabilities (the default
@@ -364,7 +321,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         more forward pass: each of the CNN's max-pooled features comes from one n-gram, and the class
         logit is the bias plus weight x feature summed over the features.
         """
-        return await classified(request, None, body, "/classify")
+        return await classified(request, None, body, texts)
 
     @app.post(
         "/summarize",
@@ -375,7 +332,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         dependencies=protected,
     )
     async def summarize(
-        body: Annotated[schemas.SummarizeRequest, Body(openapi_examples=schemas.SUMMARIZE_EXAMPLES)],
+        body: deps.SummarizeBody,
+        texts: deps.SummarizeTexts,
         request: Request,
     ) -> schemas.SummarizeResponse:
         """Pick each document's summary sentences, returned in document order with offsets (the default
@@ -385,7 +343,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         its content, context, document and position parts (the scorer is linear once its active
         units are fixed), and the sentence's own n-grams behind the content part.
         """
-        return await summarized(request, None, body, "/summarize")
+        return await summarized(request, None, body, texts)
 
     model_errors = _responses(*auth_errors, 404)
 
@@ -396,9 +354,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         dependencies=protected,
         responses=_responses(*auth_errors),
     )
-    def list_models(request: Request) -> list[schemas.ModelStatus]:
+    def list_models(repository: deps.Repository) -> list[schemas.ModelStatus]:
         """Every model of the repository: its state, served version, tasks, labels and last error."""
-        return [_model_status(s) for s in models(request).status()]
+        return [_model_status(s) for s in repository.status()]
 
     @app.get(
         "/v1/models/{name}",
@@ -407,9 +365,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         dependencies=protected,
         responses=model_errors,
     )
-    def get_model(name: str, request: Request) -> schemas.ModelStatus:
+    def get_model(name: str, repository: deps.Repository) -> schemas.ModelStatus:
         """One model's state, served version, tasks, labels and last error."""
-        [status] = models(request).status(name)
+        [status] = repository.status(name)
         return _model_status(status)
 
     @app.post(
@@ -422,11 +380,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     async def classify_with(
         name: str,
-        body: Annotated[schemas.ClassifyRequest, Body(openapi_examples=schemas.CLASSIFY_EXAMPLES)],
+        body: deps.ClassifyBody,
+        texts: deps.ClassifyTexts,
         request: Request,
     ) -> schemas.ClassifyResponse:
         """`/classify` with the named model (loaded first if it is not)."""
-        return await classified(request, name, body, "/v1/models/{name}/classify")
+        return await classified(request, name, body, texts)
 
     @app.post(
         "/v1/models/{name}/summarize",
@@ -438,11 +397,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     async def summarize_with(
         name: str,
-        body: Annotated[schemas.SummarizeRequest, Body(openapi_examples=schemas.SUMMARIZE_EXAMPLES)],
+        body: deps.SummarizeBody,
+        texts: deps.SummarizeTexts,
         request: Request,
     ) -> schemas.SummarizeResponse:
         """`/summarize` with the named model (loaded first if it is not)."""
-        return await summarized(request, name, body, "/v1/models/{name}/summarize")
+        return await summarized(request, name, body, texts)
 
     @app.post(
         "/v1/models/{name}/load",
@@ -452,13 +412,13 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         responses=_responses(*auth_errors, 400, 404, 409, 422, 503),
     )
     async def load_model(
-        name: str, request: Request, body: Annotated[schemas.LoadRequest | None, Body()] = None
+        name: str, repository: deps.Repository, body: Annotated[schemas.LoadRequest | None, Body()] = None
     ) -> schemas.ModelStatus:
         """Load the model now: `version` pins that version folder, none serves the highest. The new
         version is checked beside the old one, which serves until the switch and keeps serving if
         the check fails (409)."""
         version = None if body is None else body.version
-        return _model_status(await asyncio.to_thread(models(request).load, name, version))
+        return _model_status(await asyncio.to_thread(repository.load, name, version))
 
     @app.post(
         "/v1/models/{name}/unload",
@@ -467,9 +427,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         dependencies=protected,
         responses=model_errors,
     )
-    async def unload_model(name: str, request: Request) -> schemas.ModelStatus:
+    async def unload_model(name: str, repository: deps.Repository) -> schemas.ModelStatus:
         """Stop serving the model until it is loaded again; requests in flight finish first."""
-        return _model_status(await asyncio.to_thread(models(request).unload, name))
+        return _model_status(await asyncio.to_thread(repository.unload, name))
 
     return app
 
