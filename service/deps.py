@@ -9,6 +9,7 @@ loop, as cheap as a call, instead of taking a trip through the thread pool.
 import json
 import logging
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Annotated
 
 from fastapi import Body, Depends, Request, params
@@ -100,3 +101,20 @@ async def summarize_texts(
 
 ClassifyTexts = Annotated[list[str], Depends(classify_texts)]
 SummarizeTexts = Annotated[list[str], Depends(summarize_texts)]
+
+
+@dataclass(frozen=True)
+class ModelWork:
+    """What a predict route needs to run model work: the models, the gate in front of them, and the
+    metrics that count the requests each model answers."""
+
+    repository: ModelRepository
+    gate: ModelGate
+    metrics: Metrics
+
+
+async def model_work(models: Repository, running: Gate, recorded: AppMetrics) -> ModelWork:
+    return ModelWork(models, running, recorded)
+
+
+Work = Annotated[ModelWork, Depends(model_work)]

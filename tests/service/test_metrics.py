@@ -109,3 +109,12 @@ def test_metrics_name_the_model(client: TestClient) -> None:
     version = client.get("/v1/model").json()["version"]
     [info] = [line for line in metric_lines(client) if line.startswith("textcnn_model_info{")]
     assert f'version="{version}"' in info and 'name="bbc-small"' in info
+
+
+def test_metrics_label_a_named_model_route_by_its_template(client: TestClient) -> None:
+    assert client.post("/v1/models/bbc-small/classify", json={"texts": ["One.", "Two."]}).status_code == 200
+    lines = metric_lines(client)
+    route = 'route="/v1/models/{name}/classify"'
+    assert value(lines, f'textcnn_requests_total{{method="POST",{route},status="200"}}') >= 1
+    assert value(lines, f'textcnn_batch_documents_bucket{{le="2.0",{route}}}') >= 1
+    assert not any("bbc-small/classify" in line for line in lines)
