@@ -1,6 +1,8 @@
-"""README's API examples are real: each `curl` line's body, sent to the default model, gets the
-answer printed under it (numbers to the two decimals it shows)."""
+"""README's facts are real: each `curl` line's body, sent to the default model, gets the answer
+printed under it (numbers to the two decimals it shows); its configuration table names every
+setting the service reads, with its default; its `python -m` and `make` commands exist."""
 
+import importlib.util
 import json
 import re
 from collections.abc import Iterator
@@ -69,3 +71,50 @@ def test_the_readme_shows_the_real_answer(
     response = client.post(path, json=body)
     assert response.status_code == 200
     close(answer, response.json())
+
+
+def configuration_rows() -> dict[str, str]:
+    """{variable: default column} of the README's configuration table; a row naming several
+    variables (`A` / `B`) gives each its own part of a default written the same way."""
+    rows: dict[str, str] = {}
+    for line in README.read_text(encoding="utf-8").splitlines():
+        cells = [cell.strip() for cell in line.strip().strip("|").split("|")]
+        if len(cells) != 3 or not cells[0].startswith("`TEXTCNN_"):
+            continue
+        names = re.findall(r"`(TEXTCNN_[A-Z0-9_]+)`", cells[0])
+        defaults = cells[1].split(" / ") if len(names) > 1 else [cells[1]]
+        if len(defaults) != len(names):
+            defaults = [cells[1]] * len(names)
+        rows.update(zip(names, defaults, strict=True))
+    return rows
+
+
+def test_the_readme_configuration_table_is_the_settings() -> None:
+    documented = configuration_rows()
+    fields = {f"TEXTCNN_{name.upper()}": field for name, field in Settings.model_fields.items()}
+    assert set(documented) == set(fields)
+    for name, field in fields.items():
+        default = field.default
+        if default is None or name == "TEXTCNN_MODEL_DIR":
+            continue  # an unset or computed default, described in words
+        shown = documented[name].strip("`")
+        if isinstance(default, bool):
+            assert shown == str(default).lower(), name
+        elif isinstance(default, int | float):
+            assert float(shown) == default, name
+        elif default == "":
+            assert shown.startswith("empty"), name
+        else:
+            assert shown == str(default), name
+
+
+def test_the_readme_commands_exist() -> None:
+    text = README.read_text(encoding="utf-8")
+    modules = set(re.findall(r"python -m ([a-z_][a-z0-9_.]*)", text))
+    assert {"training.train", "training.evaluate", "training.predict"} <= modules
+    for module in modules:
+        assert importlib.util.find_spec(module) is not None, module
+    makefile = (README.parent / "Makefile").read_text(encoding="utf-8")
+    targets = set(re.findall(r"^([a-z][a-z-]*):", makefile, flags=re.MULTILINE))
+    for target in set(re.findall(r"`make ([a-z-]+)`", text)):
+        assert target in targets, target
