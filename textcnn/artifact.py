@@ -1,7 +1,8 @@
 """The model directory: everything needed to predict, checked strictly on load.
 
 Layout (format version 1):
-    config.json       architecture (ModelConfig), name, label names, default summary length
+    config.json       architecture (ModelConfig), name, label names, default summary length, and
+                      for a multi-label model each label's threshold
     vocab.json        the token list, ids in order
     model.safetensors the state_dict
     manifest.json     format version and the sha256 of every other file
@@ -55,6 +56,7 @@ def save(
         "summary_length": asdict(info.summary_length),
         "block_trigrams": info.block_trigrams,
         "selection": info.selection,
+        **({"thresholds": list(info.thresholds)} if info.thresholds else {}),
         "model": model.config.to_dict(),
     }
     (directory / CONFIG).write_text(json.dumps(config, indent=2) + "\n", encoding="utf-8")
@@ -116,6 +118,7 @@ def load(directory: str | Path) -> tuple[TextCNN, Vocabulary, ModelInfo]:
             summary_length=SummaryLength(**raw["summary_length"]),
             block_trigrams=raw.get("block_trigrams", True),  # absent before it was learned
             selection=raw.get("selection", "probability"),  # likewise
+            thresholds=tuple(float(t) for t in raw.get("thresholds", ())),
         )
         if not isinstance(info.block_trigrams, bool):
             raise TypeError("block_trigrams must be true or false")
@@ -126,6 +129,12 @@ def load(directory: str | Path) -> tuple[TextCNN, Vocabulary, ModelInfo]:
     if len(info.labels) != config.num_classes:
         raise ModelLoadError(
             f"{directory / CONFIG}: {len(info.labels)} labels for a model with {config.num_classes} classes"
+        )
+    expected = len(info.labels) if config.multi_label else 0
+    if len(info.thresholds) != expected or not all(0 <= t <= 1 for t in info.thresholds):
+        raise ModelLoadError(
+            f"{directory / CONFIG}: a {'multi' if config.multi_label else 'single'}-label model needs "
+            f"{expected} thresholds in [0, 1], one per label; it has {list(info.thresholds)}"
         )
     tokens = _read_json(directory, VOCAB)
     try:

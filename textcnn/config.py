@@ -62,11 +62,16 @@ class ModelConfig:
     # Give the sentence scorer each sentence's PageRank over its document's word-overlap graph
     # (textcnn.centrality), as TextRank ranks sentences. Off in model directories made before it.
     graph_centrality: bool = False
+    # Labels are not exclusive: a sigmoid per label instead of a softmax over them, so a document may
+    # carry several labels or none. Off in model directories made before it.
+    multi_label: bool = False
 
     def __post_init__(self) -> None:
         self._check_types_and_sizes()
-        if self.num_classes == 1 or self.num_classes < 0:
-            raise ValueError("num_classes must be 0 (no classifier) or at least 2")
+        if self.num_classes < 0 or (self.num_classes == 1 and not self.multi_label):
+            raise ValueError("num_classes must be 0 (no classifier) or at least 2 (1 for multi_label)")
+        if self.multi_label and not self.num_classes:
+            raise ValueError("multi_label is a classifier setting: it needs num_classes")
         if self.num_classes == 0 and not self.summarize:
             raise ValueError("a model needs at least one task: classification or summarization")
         if not self.filter_widths or min(self.filter_widths) < 1:
@@ -150,3 +155,6 @@ class ModelInfo:
     # How sentences are ranked for a summary (textcnn.selection.SELECTION_RULES); training picks the
     # one with the better dev ROUGE-1.
     selection: str = "probability"
+    # Multi-label models: the probability above which each label (in `labels` order) is chosen,
+    # learned on dev; empty for single-label models, which choose the most probable label.
+    thresholds: tuple[float, ...] = ()

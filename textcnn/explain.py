@@ -120,7 +120,7 @@ def explain_classification(
                 model.bag_of_words(run.batch).dense(len(run.documents), model.num_terms),
             )
         )
-        probabilities = torch.softmax(logits, dim=1)
+        probabilities = model.class_probabilities(logits)
         dim = predictor.model.output_dim
         widths = _filter_widths(predictor)
         for d, document in enumerate(run.documents):
@@ -271,7 +271,7 @@ def _mlp_inputs(predictor: Predictor, scorer: SentenceScorer, run: _Pass) -> tor
     """
     model = predictor.model
     logits = model.class_logits(run.batch, run.document)
-    class_probs = None if logits is None else torch.softmax(logits, dim=1)
+    class_probs = None if logits is None else model.class_probabilities(logits)
     probe = copy.copy(scorer)
     probe._modules = {**scorer._modules, "mlp": nn.Identity(), "direct": _Zero()}
     salience = model.salience(run.batch, run.sentences)

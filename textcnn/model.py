@@ -147,7 +147,7 @@ class TextCNN(nn.Module):
         class_logits = self.class_logits(batch, document)
         sentence_logits = None
         if self.scorer is not None and score_sentences:
-            class_probs = None if class_logits is None else torch.softmax(class_logits.detach(), dim=1)
+            class_probs = None if class_logits is None else self.class_probabilities(class_logits.detach())
             sentence_logits = self.scorer(
                 self.dropout(sentences),
                 self.dropout(document),
@@ -174,6 +174,11 @@ class TextCNN(nn.Module):
             terms = words.weight[:, bag.term].T * self.dropout(bag.weight)[:, None]  # (nnz, classes)
             logits = logits.index_add(0, bag.doc, terms.to(logits.dtype))
         return logits
+
+    def class_probabilities(self, logits: torch.Tensor) -> torch.Tensor:
+        """(docs, num_classes) logits -> probabilities: a softmax over exclusive labels, a sigmoid per
+        label for a multi-label model."""
+        return logits.sigmoid() if self.config.multi_label else logits.softmax(dim=1)
 
     def pool(self, sentences: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
         """sentences: (docs, max_sents, dim), zero where masked; mask: (docs, max_sents) bool.

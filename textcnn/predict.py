@@ -44,12 +44,29 @@ class Scorer(Protocol):
 
 @dataclass(frozen=True)
 class Classification:
-    label: str
+    label: str  # the most probable label
     confidence: float
     scores: dict[str, float]  # label -> probability, highest first (top_k of them when asked)
     # The share of the document's tokens (as the model reads them) that the vocabulary knows; the rest
     # all read as one unknown token, so a low share says the text is unlike the training data.
     known_token_share: float
+    # Multi-label models: the labels whose probability reaches their threshold, highest first (may
+    # be empty); None for single-label models.
+    labels: dict[str, float] | None = None
+
+
+def chosen_labels(
+    ranked: Sequence[tuple[str, float]],
+    thresholds: dict[str, float],
+    *,
+    at_least_one: bool = False,
+) -> dict[str, float]:
+    """The (label, probability) pairs of `ranked` (highest first) at or above their label's
+    threshold; with `at_least_one`, the most probable label when none is."""
+    chosen = {label: p for label, p in ranked if p >= thresholds[label]}
+    if at_least_one and not chosen and ranked:
+        chosen = dict(ranked[:1])
+    return chosen
 
 
 def known_token_share(document: Document) -> float:
@@ -180,7 +197,7 @@ class Predictor:
                 classes = (
                     None
                     if output.class_logits is None
-                    else output.class_logits.float().softmax(dim=1).tolist()
+                    else self.model.class_probabilities(output.class_logits.float()).tolist()
                 )
                 probs = (
                     None
@@ -196,19 +213,43 @@ class Predictor:
                     )
         return results
 
-    def classify(self, texts: Sequence[str], *, top_k: int | None = None) -> list[Classification]:
-        """One Classification per text. `top_k` keeps that many labels in `scores`."""
+    @property
+    def multi_label(self) -> bool:
+        return self.model.config.multi_label
+
+    def classify(
+        self,
+        texts: Sequence[str],
+        *,
+        top_k: int | None = None,
+        threshold: float | None = None,
+        at_least_one: bool = False,
+    ) -> list[Classification]:
+        """One Classification per text. `top_k` keeps that many labels in `scores`. For multi-label
+        models, `threshold` replaces every label's learned threshold and `at_least_one` keeps the
+        most probable label when none reaches its threshold; single-label models refuse both."""
         if not self.can_classify:
             raise UnsupportedTaskError("this model was trained without labels and cannot classify")
         if top_k is not None and top_k < 1:
             raise InputError(f"top_k must be at least 1, got {top_k}")
+        if not self.multi_label and (threshold is not None or at_least_one):
+            raise InputError("threshold and at_least_one apply to multi-label models, not this one")
+        if threshold is not None and not 0 <= threshold <= 1:
+            raise InputError(f"threshold must be in [0, 1], got {threshold}")
+        labels = self.info.labels
+        thresholds = dict(zip(labels, self.info.thresholds, strict=True)) if self.multi_label else {}
+        if threshold is not None:
+            thresholds = dict.fromkeys(labels, threshold)
         documents = self.prepare(texts)
         results = []
         for document, scores in zip(documents, self.scorer(documents, sentences=False), strict=True):
             assert scores.class_probs is not None
-            ranked = sorted(zip(self.info.labels, scores.class_probs, strict=True), key=lambda p: -p[1])
+            ranked = sorted(zip(labels, scores.class_probs, strict=True), key=lambda p: -p[1])
+            chosen = chosen_labels(ranked, thresholds, at_least_one=at_least_one) if thresholds else None
             results.append(
-                Classification(ranked[0][0], ranked[0][1], dict(ranked[:top_k]), known_token_share(document))
+                Classification(
+                    ranked[0][0], ranked[0][1], dict(ranked[:top_k]), known_token_share(document), chosen
+                )
             )
         return results
 
