@@ -22,6 +22,10 @@ weights w * r over x, so either way the weights fold into the model unchanged. T
 ratio and one regression; more classes get one regression per class, each against the rest over its
 own ratios.
 
+Multi-label models get one binary regression per label over its own ratios (one against the rest,
+as for classes), the experts' product is taken per label's logit, and the log loss is the sigmoid's,
+averaged over documents and labels; accuracy becomes micro-F1 at probability 0.5.
+
 Log loss rather than accuracy: on a small or easy dev set many settings tie on accuracy, and the
 loss also calibrates the confidences the model reports. The grids are bounded, so a dev set that
 the experts separate perfectly cannot drive the weights to infinity. alpha = 0 (the CNN alone) is one
@@ -35,6 +39,7 @@ import logging
 import math
 import time
 from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
 from typing import Any, Protocol
 
 import numpy as np
@@ -69,6 +74,17 @@ class LabelledDocument(Protocol):
 
     @property
     def label(self) -> int | None: ...
+    @property
+    def labels(self) -> tuple[int, ...] | None: ...
+
+
+@dataclass(frozen=True)
+class BagFit:
+    record: dict[str, Any]  # what was chosen and the dev figures, for metrics.json
+    # The chosen combination's class logits on dev, before the refit saw dev (docs, classes): what
+    # later choices made on dev (a multi-label model's thresholds) must read.
+    dev_logits: np.ndarray
+    dev_targets: np.ndarray  # classes (docs,), or for multi-label the (docs, labels) boolean matrix
 
 
 def fit_bag_of_words(
@@ -79,7 +95,7 @@ def fit_bag_of_words(
     placement: Placement,
     weightings: Sequence[str] = WEIGHTINGS,
     refit: bool = True,
-) -> dict[str, Any]:
+) -> BagFit:
     """Fit `model.words` (and rescale the classifier) as the module docstring says; the model must
     have a bag of words whose weights are still zero. Returns what was chosen and the dev figures of
     the CNN alone, the regression alone and both, for metrics.json. `refit=False` keeps the chosen
@@ -87,13 +103,15 @@ def fit_bag_of_words(
     assert model.words is not None and model.classifier is not None
     assert not model.words.weight.any(), "the bag of words is fit once, after the CNN"
     started = time.perf_counter()
-    train = [d for d in train if d.label is not None]
-    dev = [d for d in dev if d.label is not None]
+    multi = model.config.multi_label
+    train = [d for d in train if (d.labels if multi else d.label) is not None]
+    dev = [d for d in dev if (d.labels if multi else d.label) is not None]
     num_classes = model.config.num_classes
     x_train = _bags(model, train, placement)
-    y_train = np.array([d.label for d in train])
+    y_train = _targets(train, num_classes, multi)
     x_dev, cnn_dev = _bags(model, dev, placement), _cnn_logits(model, dev, placement)
-    y_dev = np.array([d.label for d in dev])
+    y_dev = _targets(dev, num_classes, multi)
+    metric = "micro_f1" if multi else "accuracy"
 
     ratios = {w: nb_ratios(x_train, y_train, num_classes) if w == "nb" else None for w in weightings}
     best: tuple[float, dict[str, Any], np.ndarray, np.ndarray] | None = None  # loss, trial, weights
@@ -114,7 +132,7 @@ def fit_bag_of_words(
             {
                 "weighting": weighting,
                 "C": c,
-                "bag_dev_accuracy": round(_accuracy(bag_dev, y_dev), 5),
+                f"bag_dev_{metric}": round(_accuracy(bag_dev, y_dev), 5),
                 "dev_log_loss": round(loss, 5),
                 "alpha": alpha,
                 "beta": beta,
@@ -143,9 +161,9 @@ def fit_bag_of_words(
         "C": chosen["C"],
         "alpha": alpha,
         "beta": beta,
-        "dev_accuracy_cnn": round(_accuracy(cnn_dev, y_dev), 5),
-        "dev_accuracy_bag": chosen["bag_dev_accuracy"],
-        "dev_accuracy": round(_accuracy(combined, y_dev), 5),
+        f"dev_{metric}_cnn": round(_accuracy(cnn_dev, y_dev), 5),
+        f"dev_{metric}_bag": chosen[f"bag_dev_{metric}"],
+        f"dev_{metric}": round(_accuracy(combined, y_dev), 5),
         "dev_log_loss_cnn": round(_log_loss(cnn_dev, y_dev), 5),
         "dev_log_loss": round(loss, 5),
         "refit_docs": len(train) + len(dev) if refit else None,
@@ -153,17 +171,28 @@ def fit_bag_of_words(
         "seconds": round(time.perf_counter() - started, 2),
     }
     logger.info(
-        "bag of words: %s, C %g, alpha %g, beta %g; dev accuracy %.4f (CNN alone %.4f, words alone %.4f)"
+        "bag of words: %s, C %g, alpha %g, beta %g; dev %s %.4f (CNN alone %.4f, words alone %.4f)"
         + ("; refit on train and dev" if refit else ""),
         record["weighting"],
         record["C"],
         alpha,
         beta,
-        record["dev_accuracy"],
-        record["dev_accuracy_cnn"],
-        record["dev_accuracy_bag"],
+        metric.replace("_", "-"),
+        record[f"dev_{metric}"],
+        record[f"dev_{metric}_cnn"],
+        record[f"dev_{metric}_bag"],
     )
-    return record
+    return BagFit(record, combined, y_dev)
+
+
+def _targets(documents: Sequence[LabelledDocument], num_classes: int, multi: bool) -> np.ndarray:
+    """Each document's class (docs,), or for multi-label its labels as a (docs, labels) boolean matrix."""
+    if not multi:
+        return np.array([d.label for d in documents])
+    matrix = np.zeros((len(documents), num_classes), dtype=bool)
+    for i, d in enumerate(documents):
+        matrix[i, list(d.labels or ())] = True
+    return matrix
 
 
 def _batches(
@@ -202,9 +231,18 @@ def _cnn_logits(model: TextCNN, documents: Sequence[LabelledDocument], placement
 
 
 def _log_loss(logits: np.ndarray, labels: np.ndarray) -> float:
+    """Mean cross-entropy of the softmax; for multi-label `labels`, of each label's sigmoid."""
+    if labels.ndim == 2:
+        signs = np.where(labels, 1.0, -1.0)
+        return float(np.logaddexp(0.0, -signs * logits).mean()) if len(labels) else math.nan
     log_probs = log_softmax(logits, axis=1)
     return float(-log_probs[np.arange(len(labels)), labels].mean()) if len(labels) else math.nan
 
 
 def _accuracy(logits: np.ndarray, labels: np.ndarray) -> float:
+    """Accuracy; for multi-label `labels`, micro-F1 of the labels at probability 0.5 (logit 0)."""
+    if labels.ndim == 2:
+        chosen = logits >= 0
+        found = int((chosen & labels).sum())
+        return 2 * found / max(1, int(chosen.sum() + labels.sum()))
     return float((logits.argmax(axis=1) == labels).mean()) if len(labels) else math.nan

@@ -4,7 +4,9 @@ A source is a local file (.jsonl/.json/.csv/.parquet, optionally .gz), a folder 
 `Dataset.save_to_disk`, or a Hugging Face hub dataset: `owner/name`, or any hub name as `hub:name`.
 A bare name that is neither a file nor a folder is refused rather than looked up on the hub, where a
 misspelt file name would wait on the network and fail with a page of warnings. Rows carry a text and
-optionally a label and a reference summary (a string, or a list of sentences).
+optionally a label and a reference summary (a string, or a list of sentences). A label that is a list
+(or a string split by `Fields.label_separator`) makes the row multi-label: it carries every label in
+the list, and an empty list is a row to which no label applies.
 
 Local files are streamed, never converted: `datasets.load_dataset` would keep an Arrow copy of every
 file it reads under the user's cache, which grows with each new or edited file.
@@ -23,7 +25,7 @@ import logging
 import random
 import zlib
 from collections.abc import Iterable, Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -50,8 +52,10 @@ class Fields:
     """Column names in the source data."""
 
     text: str = "text"
-    label: str = "label"
+    label: str = "label"  # where the data has no such column but has "labels", that one
     summary: str = "summary"
+    # Splits each label string into several labels (multi-label data in a CSV, e.g. "grain|wheat").
+    label_separator: str | None = None
 
 
 def model_fields(model_dir: str | Path) -> Fields:
@@ -64,6 +68,7 @@ def model_fields(model_dir: str | Path) -> Fields:
         text=str(recorded.get("text_field", defaults.text)),
         label=str(recorded.get("label_field", defaults.label)),
         summary=str(recorded.get("summary_field", defaults.summary)),
+        label_separator=recorded.get("label_separator"),
     )
 
 
@@ -72,6 +77,12 @@ class Example:
     text: str
     label: str | None = None
     summary: str | None = None  # reference summary, sentences separated by newlines
+    labels: tuple[str, ...] | None = None  # a multi-label row's labels (maybe none); label is then None
+
+    @property
+    def labelled(self) -> bool:
+        """Whether the row trains a classifier: it has a label, or a (maybe empty) list of them."""
+        return self.label is not None or self.labels is not None
 
 
 def load_examples(
@@ -84,6 +95,7 @@ def load_examples(
     first = next(rows, None)
     # a streamed CSV names its columns only in its rows, and every row has all of them
     columns = set(loaded.column_names or (first or {}))
+    fields = _label_column(fields, columns)
     _check_fields(source, fields, columns)
     examples: list[Example] = []
     numbers: list[int] = []  # each example's row number
@@ -95,7 +107,7 @@ def load_examples(
         if example is None:
             skipped += 1
             continue
-        if example.label is not None:
+        if example.label is not None and fields.label_separator is None:
             kind = type(row[fields.label])
             label_kinds.setdefault(kind, number)
             if len(label_kinds) > 1:
@@ -111,7 +123,9 @@ def load_examples(
         logger.warning("%s: skipped %d rows with an empty text", source, skipped)
     if not examples:
         raise DataError(f"{source}: no usable rows (every {fields.text!r} is empty or missing)")
-    usable = [e for e in examples if e.label is not None or e.summary is not None]
+    if any(e.labels is not None for e in examples):
+        examples = as_multi_label(examples)
+    usable = [e for e in examples if e.labelled or e.summary is not None]
     if not usable:
         raise DataError(
             f"{source}: no row has a {fields.label!r} or {fields.summary!r} to learn from "
@@ -119,6 +133,26 @@ def load_examples(
         )
     _warn_partial(source, fields, examples, numbers, labelled=bool(label_kinds))
     return usable
+
+
+def _label_column(fields: Fields, columns: set[str]) -> Fields:
+    """`fields` reading a "labels" column where the default "label" is absent, the usual name of
+    multi-label data's column."""
+    if fields.label == Fields.label and Fields.label not in columns and "labels" in columns:
+        return replace(fields, label="labels")
+    return fields
+
+
+def as_multi_label(examples: Sequence[Example]) -> list[Example]:
+    """The examples with every single label turned into a list of one, as multi-label rows."""
+    return [replace(e, label=None, labels=(e.label,)) if e.label is not None else e for e in examples]
+
+
+def label_set(example: Example) -> tuple[str, ...]:
+    """A multi-label row's labels, or a single-label row's label as one; () for neither."""
+    if example.labels is not None:
+        return example.labels
+    return () if example.label is None else (example.label,)
 
 
 def _check_fields(source: str, fields: Fields, columns: set[str]) -> None:
@@ -146,7 +180,7 @@ def _warn_partial(
 ) -> None:
     """Say how many rows learn nothing and are skipped, and, in a labelled dataset, how many have no
     label and so train only the summarizer; each with its first row."""
-    empty = [n for n, e in zip(numbers, examples, strict=True) if e.label is None and e.summary is None]
+    empty = [n for n, e in zip(numbers, examples, strict=True) if not e.labelled and e.summary is None]
     if empty:
         logger.warning(
             "%s: skipped %d rows with neither a %r nor a %r (first: row %d)",
@@ -156,7 +190,7 @@ def _warn_partial(
             fields.summary,
             empty[0],
         )
-    summary_only = [n for n, e in zip(numbers, examples, strict=True) if e.label is None and e.summary]
+    summary_only = [n for n, e in zip(numbers, examples, strict=True) if not e.labelled and e.summary]
     if labelled and summary_only:
         logger.warning(
             "%s: %d rows have no %r (first: row %d); they train only the summarizer",
@@ -325,11 +359,20 @@ def _example(row: dict[str, Any], fields: Fields, columns: set[str], *, where: s
     if not text.strip():
         return None
     label = row[fields.label] if fields.label in columns else None
+    labels = None
+    if fields.label_separator is not None and fields.label in columns and label is None:
+        label = ""  # with a separator, an empty cell is a row to which no label applies
+    if isinstance(label, str) and fields.label_separator is not None:
+        label = label.split(fields.label_separator)
+    if isinstance(label, list):
+        labels = _label_list(label, fields.label, where)
+        label = None
     if isinstance(label, str) and not label.strip():
         label = None  # an empty CSV cell or "" is a missing label, never a class named ""
     if label is not None and not isinstance(label, str | int | bool):
         raise DataError(
-            f"{where}: {fields.label!r} must be a string or an integer, got {type(label).__name__}"
+            f"{where}: {fields.label!r} must be a string, an integer or a list of them, "
+            f"got {type(label).__name__}"
         )
     summary = row[fields.summary] if fields.summary in columns else None
     if isinstance(summary, list):
@@ -344,4 +387,20 @@ def _example(row: dict[str, Any], fields: Fields, columns: set[str], *, where: s
         text=text,
         label=None if label is None else str(label),
         summary=summary if summary and summary.strip() else None,
+        labels=labels,
     )
+
+
+def _label_list(values: list[Any], field: str, where: str) -> tuple[str, ...]:
+    """A multi-label row's labels: each a string or an integer; blanks dropped, repeats once."""
+    labels: dict[str, None] = {}
+    for value in values:
+        if isinstance(value, str | int) and not isinstance(value, bool):
+            if str(value).strip():
+                labels[str(value).strip()] = None
+        else:
+            raise DataError(
+                f"{where}: {field!r} lists a {type(value).__name__}; "
+                "each label must be a string or an integer"
+            )
+    return tuple(labels)

@@ -2,14 +2,18 @@
 
     python -m training.evaluate --model runs/bbc --data data/bbc_news_summary/test.jsonl
 
-Keys: n_docs; with labels, accuracy and macro_f1; with summaries, rouge1, rouge2, rougeLsum of the
-model's summaries and the same for a lead3 baseline (first three sentences by the same splitter).
+Keys: n_docs; with labels, accuracy and macro_f1 (for a multi-label model: micro_f1, macro_f1,
+samples_f1, subset_accuracy and hamming_loss over label sets, training/multilabel.py); with
+summaries, rouge1, rouge2, rougeLsum of the model's summaries and the same for a lead3 baseline
+(first three sentences by the same splitter).
 Every figure is a fraction in [0, 1], as in the model directory's metrics.json and the service's
 /v1/model. ROUGE is Google's rouge-score F1 with stemming; Lsum joins sentences with newlines.
 
 The text, label and summary columns default to those the model was trained with (its
 training.json). A label the model never learned cannot be predicted and is refused, unless
 --unknown-labels skips those rows or scores them as errors; either way their count is reported.
+A multi-label model scores them by default: with many rare labels, some are bound to miss the
+training split, and each stays in the gold set as a label the model misses.
 """
 
 import argparse
@@ -26,12 +30,12 @@ from rouge_score import rouge_scorer
 from textcnn.errors import TextCNNError
 from textcnn.predict import Predictor
 from textcnn.sentences import split_sentences
-from training import flags
-from training.data import DataError, Example, Fields, load_examples, model_fields
+from training import flags, multilabel
+from training.data import DataError, Example, Fields, label_set, load_examples, model_fields
 
 ROUGE_TYPES = ("rouge1", "rouge2", "rougeLsum")
 UNKNOWN_LABELS = ("refuse", "skip", "score")
-FIGURES = {"accuracy", "macro_f1", *ROUGE_TYPES}
+FIGURES = {"accuracy", "macro_f1", "micro_f1", "samples_f1", "subset_accuracy", "hamming_loss", *ROUGE_TYPES}
 
 
 def main(argv: Sequence[str] | None = None) -> None:
@@ -49,9 +53,14 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument(
         "--unknown-labels",
         choices=UNKNOWN_LABELS,
-        default="refuse",
         help="rows whose label the model never learned: refuse the data, skip the rows, or score "
-        "them as errors (default: refuse)",
+        "them as errors (default: refuse; score for a multi-label model)",
+    )
+    parser.add_argument(
+        "--threshold",
+        type=float,
+        help="multi-label models: choose every label at this probability instead of the thresholds "
+        "learned on dev",
     )
     add_length_flags(parser)
     args = parser.parse_args(argv)
@@ -66,6 +75,7 @@ def main(argv: Sequence[str] | None = None) -> None:
                 args.text_field or recorded.text,
                 args.label_field or recorded.label,
                 args.summary_field or recorded.summary,
+                recorded.label_separator,
             ),
             split=args.split,
             config=args.dataset_config,
@@ -77,6 +87,7 @@ def main(argv: Sequence[str] | None = None) -> None:
             ratio=args.ratio,
             max_words=args.max_words,
             unknown_labels=args.unknown_labels,
+            threshold=args.threshold,
         )
     except TextCNNError as error:
         raise SystemExit(f"error: {error}") from None
@@ -114,16 +125,20 @@ def evaluate(
     max_sentences: int | None = None,
     ratio: float | None = None,
     max_words: int | None = None,
-    unknown_labels: str = "score",
+    unknown_labels: str | None = "score",
+    threshold: float | None = None,
 ) -> dict[str, Any]:
     """The metrics, figures x 100 (the tables' unit; main prints them as fractions). Labels the
     model never learned are counted in `unknown_labels` and, by `unknown_labels`, scored as errors,
-    skipped, or refused with UnknownLabels."""
+    skipped, or refused with UnknownLabels (None: refused, or scored for a multi-label model).
+    `threshold` replaces a multi-label model's learned thresholds."""
     result: dict[str, Any] = {"n_docs": len(examples)}
-    labelled = [e for e in examples if e.label is not None]
+    labelled = [e for e in examples if e.labelled]
+    if unknown_labels is None:
+        unknown_labels = "score" if predictor.multi_label else "refuse"
     if predictor.can_classify and labelled:
         known = set(predictor.info.labels)
-        unknown = Counter(e.label for e in labelled if e.label not in known)
+        unknown = Counter(x for e in labelled for x in label_set(e) if x not in known)
         if unknown:
             if unknown_labels == "refuse":
                 raise UnknownLabels(
@@ -134,8 +149,11 @@ def evaluate(
                 )
             result["unknown_labels"] = dict(sorted(unknown.items()))
             if unknown_labels == "skip":
-                labelled = [e for e in labelled if e.label in known]
-    if predictor.can_classify and labelled:
+                labelled = [e for e in labelled if set(label_set(e)) <= known]
+    if predictor.can_classify and labelled and predictor.multi_label:
+        chosen = predictor.classify([e.text for e in labelled], threshold=threshold)
+        result.update(multilabel.figures([c.labels or {} for c in chosen], [label_set(e) for e in labelled]))
+    elif predictor.can_classify and labelled:
         predicted = [c.label for c in predictor.classify([e.text for e in labelled])]
         gold = [e.label or "" for e in labelled]
         result["accuracy"] = round(

@@ -43,11 +43,11 @@ from textcnn.selection import SELECTION_RULES
 from textcnn.sentences import split_sentences
 from textcnn.tokenize import tokenize
 from textcnn.vocab import PAD_ID, UNK_ID, Vocabulary
-from training import checkpoint, config_file, distributed, plots, report
+from training import checkpoint, config_file, distributed, multilabel, plots, report
 from training import flags as numbers
-from training.bag_stage import fit_bag_of_words
+from training.bag_stage import BagFit, fit_bag_of_words
 from training.batching import epoch_order, padded_length
-from training.data import DataError, Example, Fields, holdout, load_examples
+from training.data import DataError, Example, Fields, as_multi_label, holdout, label_set, load_examples
 from training.device import DEVICES, PRECISIONS, Placement, place, prepare_model
 from training.distill import DEFAULT_PACKAGE, distill_vectors, sentence_transformer_folder
 from training.distributed import World
@@ -84,6 +84,9 @@ class TrainConfig:
     text_field: str = "text"
     label_field: str = "label"
     summary_field: str = "summary"
+    label_separator: str | None = None  # splits label strings into several labels (multi-label CSV)
+    # labels are not exclusive, even where every row has one (a list anywhere in the data says so too)
+    multi_label: bool = False
     task: str = "auto"  # auto: what the data holds | classify | summarize (the other column is ignored)
     name: str | None = None
     embeddings: str = "word2vec"  # in-domain vectors: word2vec (skip-gram) | cbow | fasttext | random
@@ -151,7 +154,10 @@ HELP = {
     "dev_split": "split of --dev (or of --train when --dev is not given) to use as dev data",
     "dataset_config": "configuration name of a hub dataset",
     "text_field": "column holding the document text",
-    "label_field": "column holding the class label; rows without one do not train the classifier",
+    "label_field": "column holding the class label, or a list of labels for multi-label data (default: "
+    "label, or labels where the data has only that); rows without one do not train the classifier",
+    "label_separator": "split each label string at this separator into several labels, which makes the "
+    "data multi-label (e.g. '|' for a CSV column such as grain|wheat)",
     "summary_field": "column holding the reference summary; rows without one do not train the summarizer",
     "task": "what to train: auto (whatever the data holds), or classify or summarize alone, the other "
     "column ignored",
@@ -241,6 +247,11 @@ class TrainingDocument:
     document: Document
     label: int | None
     targets: tuple[float, ...] | None  # > 0 for oracle sentences (see oracle_targets); None without a summary
+    labels: tuple[int, ...] | None = None  # a multi-label document's label indices (maybe none)
+
+    @property
+    def labelled(self) -> bool:
+        return self.label is not None or self.labels is not None
 
 
 def main(argv: Sequence[str] | None = None) -> None:
@@ -330,6 +341,7 @@ def parse_args(argv: Sequence[str]) -> TrainConfig:
         "wide_convolution",
         "graph_centrality",
         "group_by_length",
+        "multi_label",
         "quiet",
         "resume",
         "keep_checkpoint",
@@ -396,6 +408,12 @@ def parse_args(argv: Sequence[str]) -> TrainConfig:
         action="store_false",
         help="batches of random documents (default: of documents of similar length, less padding)",
     )
+    parser.add_argument(
+        "--multi-label",
+        action="store_true",
+        help="train labels as not exclusive (a sigmoid per label, thresholds learned on dev) even where "
+        "every row has one label; data with a list of labels anywhere is multi-label without it",
+    )
     parser.add_argument("--quiet", action="store_true", help="no progress bar, warnings only")
     parser.add_argument("--resume", action="store_true", help="continue from the checkpoint in --out")
     parser.add_argument(
@@ -459,6 +477,7 @@ def model_config(
     embedding_dim: int,
     mode: str = "rand",
     pooling: str = "max",
+    multi_label: bool = False,
 ) -> ModelConfig:
     """The architecture a run builds. Raises ValueError for sizes the model refuses."""
     bag_of_words = config.bag_of_words and bool(labels)  # the bag adds to class logits: none to add to
@@ -479,6 +498,7 @@ def model_config(
         bag_of_words=bag_of_words,
         word_pair_buckets=config.word_pair_buckets if bag_of_words else 0,
         graph_centrality=config.graph_centrality and summarize,
+        multi_label=multi_label and bool(labels),
     )
 
 
@@ -547,10 +567,16 @@ def parse_class_weight(spec: str) -> str | dict[str, float]:
     return weights
 
 
-def class_weights(spec: str, labels: Sequence[str], counts: dict[str, int]) -> list[float] | None:
-    """One weight per label for the loss, or None for none. balanced: n / (classes × count).
-    Raises DataError for a named label the training data does not have."""
+def class_weights(
+    spec: str, labels: Sequence[str], counts: dict[str, int], *, multi_label: bool = False, docs: int = 0
+) -> list[float] | None:
+    """One weight per label for the loss, or None for none. balanced: n / (classes × count); for
+    multi-label, each label's positive weight (binary cross-entropy's pos_weight): its negatives over
+    its positives among the `docs` training documents. Raises DataError for a named label the
+    training data does not have."""
     parsed = parse_class_weight(spec)
+    if parsed == "balanced" and multi_label:
+        return [(docs - counts[label]) / counts[label] for label in labels]
     if parsed == "none":
         return None
     if parsed == "balanced":
@@ -599,9 +625,10 @@ def for_task(examples: Sequence[Example], task: str, source: str) -> list[Exampl
     if task == "auto":
         return list(examples)
     if task == "classify":
-        keep, kept = "label", [replace(e, summary=None) for e in examples if e.label is not None]
+        keep, kept = "label", [replace(e, summary=None) for e in examples if e.labelled]
     else:
-        keep, kept = "summary", [replace(e, label=None) for e in examples if e.summary is not None]
+        kept = [replace(e, label=None, labels=None) for e in examples if e.summary is not None]
+        keep = "summary"
     if not kept:
         raise DataError(f"{source}: --task {task} needs rows with a {keep}, and none has one")
     return kept
@@ -666,7 +693,7 @@ def _train(config: TrainConfig, command: str, world: World, placement: Placement
     _seed_everything(config.seed + world.rank)  # rank 0 draws what a one-process run draws
     if config.threads:
         torch.set_num_threads(config.threads)
-    columns = Fields(config.text_field, config.label_field, config.summary_field)
+    columns = Fields(config.text_field, config.label_field, config.summary_field, config.label_separator)
     train_examples = load_examples(
         config.train, fields=columns, split=config.train_split, config=config.dataset_config
     )
@@ -678,25 +705,21 @@ def _train(config: TrainConfig, command: str, world: World, placement: Placement
         train_examples, dev_examples = holdout(train_examples, config.dev_fraction, config.seed)
     train_examples = for_task(train_examples, config.task, config.train)
     dev_examples = for_task(dev_examples, config.task, config.dev or config.train)
-    labels = tuple(sorted({e.label for e in train_examples if e.label is not None}))
-    if len(labels) == 1:
-        raise DataError(
-            f"{config.train}: every labelled row has the label {labels[0]!r}; "
-            "classification needs at least two classes"
-        )
-    unseen = sorted({e.label for e in dev_examples if e.label is not None} - set(labels))
-    if unseen:
-        raise DataError(f"dev labels {unseen} never occur in the training data")
+    multi_label = config.multi_label or any(e.labels is not None for e in [*train_examples, *dev_examples])
+    if multi_label:
+        train_examples, dev_examples = as_multi_label(train_examples), as_multi_label(dev_examples)
+    labels, dev_examples = _labels(train_examples, dev_examples, multi_label, config.train)
     counts = {
-        "train": report.label_counts(e.label for e in train_examples),
-        "dev": report.label_counts(e.label for e in dev_examples),
+        "train": report.label_counts(label for e in train_examples for label in label_set(e)),
+        "dev": report.label_counts(label for e in dev_examples for label in label_set(e)),
     }
     summarize = any(e.summary is not None for e in train_examples)
     logger.info(
-        "train %d docs, dev %d docs, %d classes, summaries: %s, %d process(es) on %s%s",
+        "train %d docs, dev %d docs, %d %s, summaries: %s, %d process(es) on %s%s",
         len(train_examples),
         len(dev_examples),
         len(labels),
+        "labels, multi-label (a sigmoid per label)" if multi_label else "classes",
         summarize,
         world.size,
         placement.device,
@@ -727,9 +750,12 @@ def _train(config: TrainConfig, command: str, world: World, placement: Placement
         embedding_dim=embedding_dim,
         mode=mode,
         pooling=document_pooling(config.document_pooling, train_examples),
+        multi_label=multi_label,
     )
     model = TextCNN(architecture)
-    placeholder = ModelInfo(name="", labels=labels)
+    # Multi-label models choose labels at 0.5 until their thresholds are learned on dev.
+    thresholds = (multilabel.DEFAULT_THRESHOLD,) * len(labels) if architecture.multi_label else ()
+    placeholder = ModelInfo(name="", labels=labels, thresholds=thresholds)
     if not world.is_main:
         distributed.barrier(world)  # rank 0 fills the oracle cache first; the others read it
     documents = _encode(
@@ -746,6 +772,7 @@ def _train(config: TrainConfig, command: str, world: World, placement: Placement
         name=config.name or Path(config.out).name,
         labels=labels,
         summary_length=_learn_summary_length(documents),
+        thresholds=thresholds,
     )
     run = {k: v for k, v in asdict(config).items() if k not in RESUMABLE}
     work = work_folder(config.out)
@@ -785,21 +812,33 @@ def _train(config: TrainConfig, command: str, world: World, placement: Placement
     if model.words is not None:
         model.words.weight.requires_grad_(False)  # fit after the CNN, in its own stage
     predictor = Predictor(model, vocab, info)
-    loss_weights = class_weights(config.class_weight, labels, counts["train"]) if labels else None
+    loss_weights = (
+        class_weights(
+            config.class_weight, labels, counts["train"], multi_label=multi_label, docs=len(documents)
+        )
+        if labels
+        else None
+    )
     if loss_weights is not None:
         logger.info("class weights: %s", dict(zip(labels, [round(w, 3) for w in loss_weights], strict=True)))
     fit = Fit(config, world, placement, {"run": run, "setup": setup}, loss_weights, clock=started)
     history = fit.run(model, predictor, documents, dev_examples, resumed)
     digests = distributed.gather(distributed.state_digest(model), world)
-    bag_stage = scorer_stage = confusion = None
+    bag_stage = scorer_stage = confusion = chosen_thresholds = None
     if world.is_main:
         # Taken before the bag-of-words stage, which refits on dev: after it, dev is seen data.
         with placement.compute():
             confusion = _dev_confusion(predictor, dev_examples)
         # The classifier is final before anything is learned from the summaries: the scorer reads
         # its class probabilities.
+        bag_fit = None
         if model.words is not None:
-            bag_stage = _fit_bag_stage(model, predictor, documents, dev_examples, labels, placement)
+            bag_fit = _fit_bag_stage(model, predictor, documents, dev_examples, labels, placement)
+            bag_stage = None if bag_fit is None else bag_fit.record
+        if architecture.multi_label:
+            with placement.compute():
+                learned, chosen_thresholds = _learn_thresholds(predictor, dev_examples, bag_fit)
+            info = replace(info, thresholds=tuple(learned))
         # Blocking first: the scorer stage must be judged by the summaries the model will give.
         with placement.compute():
             info = replace(info, block_trigrams=_learn_blocking(predictor, dev_examples))
@@ -828,6 +867,7 @@ def _train(config: TrainConfig, command: str, world: World, placement: Placement
             "history": history,
             **({"bag_stage": bag_stage} if bag_stage is not None else {}),
             **({"scorer_stage": scorer_stage} if scorer_stage is not None else {}),
+            **({"thresholds": chosen_thresholds} if chosen_thresholds is not None else {}),
             "train_docs": len(train_examples),
             "dev_docs": len(dev_examples),
             "label_counts": counts,
@@ -878,7 +918,7 @@ def _pretrained_vectors(source: str, dim: int, vocab: Vocabulary, cache_dir: Pat
 def _dev_confusion(predictor: Predictor, dev: Sequence[Example]) -> dict[str, Any] | None:
     """The dev confusion matrix of the classifier as it is, or None without labelled dev rows."""
     labelled = [e for e in dev if e.label is not None]
-    if not predictor.can_classify or not labelled:
+    if not predictor.can_classify or predictor.multi_label or not labelled:
         return None
     labels = list(predictor.info.labels)
     predicted = [c.label for c in predictor.classify([e.text for e in labelled])]
@@ -899,10 +939,14 @@ def _test_figures(predictor: Predictor, config: TrainConfig, columns: Fields) ->
 
 def _served_dev(metrics: dict[str, Any]) -> dict[str, float]:
     """Dev figures of the model as saved rather than of the CNN at its best epoch: the bag-of-words
-    stage's combination (as chosen, before its refit on dev) and the kept sentence scorer's ROUGE-1."""
+    stage's combination (as chosen, before its refit on dev), a multi-label model's micro-F1 at the
+    thresholds learned on that dev data, and the kept sentence scorer's ROUGE-1."""
     served = {k: v for k, v in metrics["dev"].items() if k != "dev_score"}
-    if "bag_stage" in metrics:
-        served["dev_accuracy"] = metrics["bag_stage"]["dev_accuracy"]
+    for metric in ("dev_accuracy", "dev_micro_f1"):
+        if metric in metrics.get("bag_stage", {}):
+            served[metric] = metrics["bag_stage"][metric]
+    if "thresholds" in metrics:
+        served["dev_micro_f1"] = metrics["thresholds"]["dev_micro_f1"]
     stage = metrics.get("scorer_stage")
     if stage is not None:
         served["dev_rouge1"] = stage["dev_rouge1"] if stage["kept_epoch"] else stage["dev_rouge1_joint"]
@@ -950,9 +994,52 @@ def _encode(
         targets = None
         if example.summary is not None:
             targets = sentence_targets(next(selections), len(document.spans), oracle_targets)
-        label = None if example.label is None else label_index[example.label]
-        encoded.append(TrainingDocument(document, label, targets))
+        encoded.append(_training_document(document, example, label_index, targets))
     return encoded
+
+
+def _training_document(
+    document: Document, example: Example, index: dict[str, int], targets: tuple[float, ...] | None
+) -> TrainingDocument:
+    """The example's label (or a multi-label example's labels) as indices into the model's labels;
+    a multi-label row leaves out labels not in `index` (unseen in training)."""
+    label = None if example.label is None else index[example.label]
+    labels = None if example.labels is None else tuple(index[x] for x in example.labels if x in index)
+    return TrainingDocument(document, label, targets, labels)
+
+
+def _labels(
+    train: Sequence[Example], dev: Sequence[Example], multi_label: bool, source: str
+) -> tuple[tuple[str, ...], list[Example]]:
+    """The labels the training data holds, and the dev rows to judge them by. Raises DataError for a
+    single label (a classifier needs two; a multi-label model one) and, for exclusive labels, for
+    dev labels training never saw. Multi-label dev rows keep only the labels training has, with a
+    warning: a rare topic may miss the training split, and no model could choose it."""
+    labels = tuple(sorted({label for e in train for label in label_set(e)}))
+    if len(labels) == 1 and not multi_label:
+        raise DataError(
+            f"{source}: every labelled row has the label {labels[0]!r}; "
+            "classification needs at least two classes"
+        )
+    if multi_label and not labels and any(e.labelled for e in train):
+        raise DataError(f"{source}: every row's list of labels is empty; there is nothing to learn")
+    unseen = sorted({label for e in dev for label in label_set(e)} - set(labels))
+    if unseen and not multi_label:
+        raise DataError(f"dev labels {unseen} never occur in the training data")
+    if unseen:
+        rows = sum(any(x in unseen for x in label_set(e)) for e in dev)
+        logger.warning(
+            "dev labels %s never occur in the training data: left out of %d dev rows (no model "
+            "trained on this data can choose them)",
+            unseen,
+            rows,
+        )
+        known = set(labels)
+        dev = [
+            e if e.labels is None else replace(e, labels=tuple(x for x in e.labels if x in known))
+            for e in dev
+        ]
+    return labels, list(dev)
 
 
 def sentence_targets(picks: Sequence[int], num_sentences: int, kind: str) -> tuple[float, ...]:
@@ -1027,7 +1114,7 @@ class Fit:
         optimizer = make_optimizer(config, model)
         # A head whose task some documents lack may get no gradient on a rank; DDP must then not
         # wait for it (checking costs a graph traversal per step, so only when it can happen).
-        partial = (model.classifier is not None and any(d.label is None for d in documents)) or (
+        partial = (model.classifier is not None and any(not d.labelled for d in documents)) or (
             model.scorer is not None and any(not d.targets for d in documents)
         )
         network: torch.nn.Module = (
@@ -1146,21 +1233,27 @@ class Fit:
         scores every size-th document and the sums are added up, so all ranks see the same numbers
         (and make the same early-stopping decision)."""
         part = dev[self.world.rank :: self.world.size]
-        labelled = [e for e in part if e.label is not None]
+        labelled = [e for e in part if e.labelled]
         summarized = [e for e in part if e.summary is not None]
         correct = rouge = 0.0
+        counts = np.zeros((3, len(multilabel.GRID)))
         with self.placement.compute():
-            if predictor.can_classify and labelled:
+            if predictor.can_classify and labelled and predictor.multi_label:
+                counts = multilabel.grid_counts(*_dev_probabilities(predictor, labelled))
+            elif predictor.can_classify and labelled:
                 predicted = predictor.classify([e.text for e in labelled])
                 correct = sum(p.label == e.label for p, e in zip(predicted, labelled, strict=True))
             if predictor.can_summarize and summarized:
                 summaries = predictor.summarize([e.text for e in summarized])
                 rouge = _rouge1_sum(summaries, summarized)
-        correct, n_labelled, rouge, n_summarized = distributed.sum_all(
-            [correct, len(labelled), rouge, len(summarized)], self.world
+        correct, n_labelled, rouge, n_summarized, *summed = distributed.sum_all(
+            [correct, len(labelled), rouge, len(summarized), *counts.ravel()], self.world
         )
         scores: dict[str, float] = {}
-        if predictor.can_classify and n_labelled:
+        if predictor.can_classify and n_labelled and predictor.multi_label:
+            # At the best single threshold: what the model will serve once its thresholds are learned.
+            scores["dev_micro_f1"] = multilabel.best_micro_f1(np.array(summed).reshape(counts.shape))
+        elif predictor.can_classify and n_labelled:
             scores["dev_accuracy"] = correct / n_labelled
         if predictor.can_summarize and n_summarized:
             scores["dev_rouge1"] = rouge / n_summarized
@@ -1188,19 +1281,57 @@ def _fit_bag_stage(
     dev: Sequence[Example],
     labels: Sequence[str],
     placement: Placement,
-) -> dict[str, Any] | None:
+) -> BagFit | None:
     """The bag of words' stage (training/bag_stage.py) on the labelled dev rows; without any, the
     model stays the CNN alone (nothing could weigh the two)."""
-    labelled = [e for e in dev if e.label is not None]
+    labelled = [e for e in dev if e.labelled]
     if not labelled:
         logger.warning("no labelled dev rows to weigh the bag of words against the CNN; it stays off")
         return None
     index = {label: i for i, label in enumerate(labels)}
     dev_documents = [
-        TrainingDocument(d, index[e.label or ""], None)
+        _training_document(d, e, index, None)
         for d, e in zip(predictor.prepare([e.text for e in labelled]), labelled, strict=True)
     ]
     return fit_bag_of_words(model, documents, dev_documents, placement=placement)
+
+
+def _dev_probabilities(predictor: Predictor, labelled: Sequence[Example]) -> tuple[np.ndarray, np.ndarray]:
+    """A multi-label model's probabilities on labelled dev rows and their gold labels, both
+    (docs, labels)."""
+    scores = predictor.scores(predictor.prepare([e.text for e in labelled]), sentences=False)
+    probabilities = np.array([s.class_probs for s in scores])
+    gold = np.array([[label in (e.labels or ()) for label in predictor.info.labels] for e in labelled])
+    return probabilities, gold
+
+
+def _learn_thresholds(
+    predictor: Predictor, dev: Sequence[Example], bag_fit: BagFit | None
+) -> tuple[list[float], dict[str, Any] | None]:
+    """A multi-label model's thresholds (training/multilabel.py) and their record, from the dev
+    probabilities the model gives; where the bag-of-words stage refit on dev, from its chosen
+    combination before the refit, which is the model as dev has not seen it. Without labelled dev
+    rows, every label keeps the default threshold."""
+    labels = predictor.info.labels
+    if bag_fit is not None:
+        probabilities, gold = 1 / (1 + np.exp(-bag_fit.dev_logits)), bag_fit.dev_targets
+    else:
+        labelled = [e for e in dev if e.labels is not None]
+        if not labelled:
+            default = multilabel.DEFAULT_THRESHOLD
+            logger.warning("no labelled dev rows to learn thresholds on; all stay at %g", default)
+            return [default] * len(labels), None
+        probabilities, gold = _dev_probabilities(predictor, labelled)
+    thresholds, record = multilabel.learn_thresholds(probabilities, gold)
+    logger.info(
+        "thresholds: %d of %d labels their own, the rest %g; dev micro-F1 %.4f (%.4f at 0.5)",
+        record["own_thresholds"],
+        len(labels),
+        record["global"],
+        record["dev_micro_f1"],
+        record["dev_micro_f1_at_0.5"],
+    )
+    return thresholds, record
 
 
 def _loss(
@@ -1210,12 +1341,18 @@ def _loss(
     class_weights: torch.Tensor | None = None,
 ) -> torch.Tensor:
     loss = torch.zeros(())
-    labelled = [i for i, d in enumerate(batch) if d.label is not None]
+    labelled = [i for i, d in enumerate(batch) if d.labelled]
     if output.class_logits is not None and labelled:
         logits = output.class_logits[labelled]
-        targets = torch.tensor([batch[i].label for i in labelled], device=logits.device)
         weight = None if class_weights is None else class_weights.to(logits.device)
-        loss = loss + F.cross_entropy(logits, targets, weight=weight)
+        if batch[labelled[0]].labels is not None:  # multi-label: a sigmoid per label
+            targets = torch.zeros_like(logits)
+            for row, i in enumerate(labelled):
+                targets[row, list(batch[i].labels or ())] = 1.0
+            loss = loss + F.binary_cross_entropy_with_logits(logits, targets, pos_weight=weight)
+        else:
+            targets = torch.tensor([batch[i].label for i in labelled], device=logits.device)
+            loss = loss + F.cross_entropy(logits, targets, weight=weight)
     if output.sentence_logits is not None:
         sentences = sentence_loss(output.sentence_logits, batch)
         if sentences is not None:
@@ -1317,9 +1454,10 @@ def _model_card(
     )
     labels = f"\n- Labels: {', '.join(info.labels)}" if info.labels else ""
     refit = metrics.get("bag_stage", {}).get("refit_docs")
-    notes = (
-        {"dev_accuracy": " (the bag-of-words stage's, before its refit on train and dev)"} if refit else {}
-    )
+    stage_note = " (the bag-of-words stage's, before its refit on train and dev)"
+    notes = {"dev_accuracy": stage_note} if refit else {}
+    if "thresholds" in metrics:
+        notes["dev_micro_f1"] = " (at the thresholds learned on dev)"
     served = ", ".join(
         f"{k.removeprefix('dev_')} {v:.4f}{notes.get(k, '')}" for k, v in metrics["served_dev"].items()
     )
@@ -1337,7 +1475,7 @@ A {"multi-task " if len(tasks) > 1 else ""}Kim (2014) CNN trained with textcnn f
   vocabulary {metrics["vocab_size"]} tokens
 - Dev figures of this model: {served}
 - Joint training's best dev epoch {metrics["best_epoch"]} (the CNN before the stages below): {dev_scores}\
-{_bag_stage_line(metrics)}{_scorer_stage_line(metrics)}{_test_line(metrics)}
+{_bag_stage_line(metrics)}{_thresholds_line(metrics)}{_scorer_stage_line(metrics)}{_test_line(metrics)}
 - Trained in {metrics["train_seconds"]} s ({metrics["processes"]} process(es), {metrics["device"]},
   {metrics["precision"]})
 {_label_table(metrics["label_counts"])}{_figure_links(figures, confusion_before=bool(refit))}
@@ -1351,13 +1489,24 @@ Measure on a test set with `python -m training.evaluate --model DIR --data TEST_
 """
 
 
+FIGURE_NAMES = {
+    "accuracy": "accuracy",
+    "micro_f1": "micro-F1",
+    "macro_f1": "macro-F1",
+    "samples_f1": "samples-F1",
+    "subset_accuracy": "subset accuracy",
+    "hamming_loss": "Hamming loss",
+    "rouge1": "ROUGE-1",
+    "rouge2": "ROUGE-2",
+    "rougeLsum": "ROUGE-Lsum",
+}
+
+
 def _test_line(metrics: dict[str, Any]) -> str:
     test = metrics.get("test")
     if test is None:
         return ""
-    names = {"accuracy": "accuracy", "macro_f1": "macro-F1", "rouge1": "ROUGE-1", "rouge2": "ROUGE-2"}
-    names["rougeLsum"] = "ROUGE-Lsum"
-    figures = ", ".join(f"{name} {test[key]:.4f}" for key, name in names.items() if key in test)
+    figures = ", ".join(f"{name} {test[key]:.4f}" for key, name in FIGURE_NAMES.items() if key in test)
     return f"\n- Test (`{test['data']}`, {test['n_docs']} documents, measured once after training): {figures}"
 
 
@@ -1371,10 +1520,23 @@ def _bag_stage_line(metrics: dict[str, Any]) -> str:
     if stage is None:
         return ""
     terms = "naive Bayes-weighted TF-IDF terms" if stage["weighting"] == "nb" else "TF-IDF terms"
+    metric = "micro_f1" if "dev_micro_f1" in stage else "accuracy"
     return (
         f"\n- Bag-of-words stage: logistic regression over {terms} with C {stage['C']:g}, weighed"
-        f" {stage['alpha']:g} x words + {stage['beta']:g} x CNN; dev accuracy {stage['dev_accuracy']:.4f}"
-        f" (CNN alone {stage['dev_accuracy_cnn']:.4f}, words alone {stage['dev_accuracy_bag']:.4f})"
+        f" {stage['alpha']:g} x words + {stage['beta']:g} x CNN; dev {FIGURE_NAMES[metric]}"
+        f" {stage[f'dev_{metric}']:.4f} (CNN alone {stage[f'dev_{metric}_cnn']:.4f}, words alone"
+        f" {stage[f'dev_{metric}_bag']:.4f})"
+    )
+
+
+def _thresholds_line(metrics: dict[str, Any]) -> str:
+    record = metrics.get("thresholds")
+    if record is None:
+        return ""
+    return (
+        f"\n- Thresholds learned on dev: {record['own_thresholds']} labels their own (those with at least"
+        f" {record['min_positives']} dev documents), the others {record['global']:g}; dev micro-F1"
+        f" {record['dev_micro_f1']:.4f} against {record['dev_micro_f1_at_0.5']:.4f} at 0.5"
     )
 
 

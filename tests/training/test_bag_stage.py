@@ -91,7 +91,7 @@ def test_the_model_computes_the_chosen_mix_of_cnn_and_regression(classes: int, w
     cnn = logits(model, dev)
     bags = model.bag_of_words(collate([d.document for d in train]))
     dev_bags = model.bag_of_words(collate([d.document for d in dev]))
-    record = fit_bag_of_words(model, train, dev, placement=CPU, weightings=[weighting])
+    record = fit_bag_of_words(model, train, dev, placement=CPU, weightings=[weighting]).record
     assert record["weighting"] == weighting
     assert record["C"] in C_GRID and record["alpha"] in ALPHA_GRID and record["beta"] in BETA_GRID
     assert record["refit_docs"] == len(train) + len(dev)
@@ -130,7 +130,8 @@ def test_naive_bayes_ratios_by_hand() -> None:
 
 def test_words_that_carry_the_label_are_used_and_the_dev_figures_are_the_choices() -> None:
     predictor, train, dev = trec(6)
-    record = fit_bag_of_words(predictor.model, train, dev, placement=CPU, refit=False)
+    fit = fit_bag_of_words(predictor.model, train, dev, placement=CPU, refit=False)
+    record = fit.record
     # An untrained CNN knows nothing, the questions' words a lot: the mix leans on the words.
     assert record["alpha"] > 0
     assert record["dev_accuracy_bag"] > record["dev_accuracy_cnn"] + 0.2
@@ -141,6 +142,8 @@ def test_words_that_carry_the_label_are_used_and_the_dev_figures_are_the_choices
     accuracy = np.mean([p.label == labels[d.label or 0] for p, d in zip(predicted, dev, strict=True)])
     # Without the refit on train and dev, the model is the chosen mix the dev figures describe.
     assert accuracy == pytest.approx(record["dev_accuracy"], abs=1e-5)  # rounded in the record
+    # ... and the dev logits it hands on for later choices are that mix's.
+    assert np.mean(fit.dev_logits.argmax(axis=1) == fit.dev_targets) == pytest.approx(accuracy)
     assert record["refit_docs"] is None
     assert [(t["weighting"], t["C"]) for t in record["trials"]] == [
         (w, c) for w in WEIGHTINGS for c in C_GRID

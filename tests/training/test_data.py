@@ -55,7 +55,7 @@ def test_gzipped_real_data() -> None:
         ([{"text": "", "label": "a"}, {"text": None, "label": "b"}], "no usable rows"),
         ([{"text": "x"}], "no row has a 'label' or 'summary'"),
         ([{"text": 5, "label": "a"}], "'text' must be a string"),
-        ([{"text": "x", "label": [1]}], "'label' must be a string or an integer"),
+        ([{"text": "x", "label": {"a": 1}}], "'label' must be a string, an integer or a list of them"),
     ],
 )
 def test_clear_errors(tmp_path: Path, rows: list[dict[str, object]], message: str) -> None:
