@@ -10,7 +10,9 @@ flat however large the corpus. One output line per input row, in input order:
 
 `row` counts input rows from 0, in the output and in error messages alike. `id` is copied from
 --id-field when the input has it; label/confidence with --task classify or both, summary/sentences
-(indices of the chosen sentences) with summarize or both. The text column defaults to the one the
+(indices of the chosen sentences) with summarize or both. A multi-label model adds `labels`, the
+labels chosen at its thresholds with their probabilities, highest first
+(`"labels": {"grain": 0.91, "wheat": 0.62}`, maybe empty). The text column defaults to the one the
 model was trained on. The output appears only when every row is written: a failed run leaves no
 file (and an older output where it was).
 
@@ -217,6 +219,8 @@ def predict(
                     record["id"] = row[id_field]
                 if labels is not None:
                     record |= {"label": labels[i].label, "confidence": round(labels[i].confidence, 5)}
+                    if labels[i].labels is not None:
+                        record["labels"] = {k: round(p, 5) for k, p in (labels[i].labels or {}).items()}
                 if summaries is not None:
                     chosen = summaries[i].sentences
                     record |= {"summary": [s.text for s in chosen], "sentences": [s.index for s in chosen]}

@@ -1,6 +1,7 @@
 """Multi-label data, training, thresholds and figures, on documents made here whose labels are the
 topics their words come from."""
 
+import io
 import json
 import logging
 import random
@@ -16,6 +17,7 @@ from textcnn.predict import Predictor
 from training import multilabel
 from training.data import DataError, Fields, load_examples
 from training.evaluate import evaluate
+from training.predict import predict
 from training.train import TrainConfig, train
 
 TOPICS = {
@@ -190,6 +192,21 @@ def test_classify_chooses_labels_above_their_thresholds(multilabel_dir: Path) ->
     assert everything.labels is not None and set(everything.labels) == set(TOPICS)
     with pytest.raises(InputError, match="threshold must be in"):
         predictor.classify([neither], threshold=1.5)
+
+
+def test_batch_prediction_writes_the_chosen_labels(
+    multilabel_dir: Path, reuters_like: dict[str, str]
+) -> None:
+    rows = [json.loads(line) for line in Path(reuters_like["test"]).read_text().splitlines()][:12]
+    predictor = Predictor.load(multilabel_dir)
+    out = io.StringIO()
+    predict(predictor, iter(rows), out)
+    lines = [json.loads(line) for line in out.getvalue().splitlines()]
+    chosen = predictor.classify([r["text"] for r in rows])
+    assert [line["labels"] for line in lines] == [
+        {k: round(p, 5) for k, p in (c.labels or {}).items()} for c in chosen
+    ]
+    assert any(len(line["labels"]) > 1 for line in lines)
 
 
 def test_single_label_models_refuse_thresholds_and_answer_as_before(bbc_model_dir: Path) -> None:
