@@ -82,6 +82,19 @@ class ClassifyRequest(Documents, ExplainOptions):
     explain_label: str | None = Field(
         None, description="explain this class instead of the predicted one (needs explain)", examples=["tech"]
     )
+    threshold: float | None = Field(
+        None,
+        ge=0,
+        le=1,
+        allow_inf_nan=False,
+        description="multi-label models: choose each label whose probability reaches this, instead of "
+        "the thresholds learned on dev (a single-label model refuses it)",
+    )
+    at_least_one: bool = Field(
+        False,
+        description="multi-label models: where no label reaches its threshold, choose the most probable "
+        "one (a single-label model refuses it)",
+    )
 
 
 class SummarizeRequest(Documents, ExplainOptions):
@@ -152,10 +165,23 @@ class ClassExplanation(BaseModel):
     ngrams: list[NGramResult] = Field(description="highest contribution first; only positive contributions")
 
 
-class ClassificationResult(BaseModel):
+class ChosenLabel(BaseModel):
+    """A label a multi-label model chose: its probability reached the label's threshold."""
+
     label: str
+    probability: float
+    explanation: ClassExplanation | None = Field(None, description="with explain: true")
+
+
+class ClassificationResult(BaseModel):
+    label: str = Field(description="the most probable label")
     confidence: float
     scores: dict[str, float]
+    labels: list[ChosenLabel] | None = Field(
+        None,
+        description="multi-label models only: the labels at or above their thresholds, most probable "
+        "first (maybe none)",
+    )
     known_token_share: float = Field(
         description="share of the document's tokens that the model's vocabulary knows (0 without tokens); "
         "a low share says the text is unlike the training data and the label is likely a guess"
@@ -252,6 +278,10 @@ class ModelResponse(BaseModel):
     version: str
     labels: list[str]
     tasks: list[str]
+    multi_label: bool = Field(False, description="whether labels are chosen independently, by thresholds")
+    thresholds: dict[str, float] | None = Field(
+        None, description="multi-label models: each label's threshold, learned on dev"
+    )
     metrics: dict[str, object] | None
     encoder: dict[str, str | int] | None = None  # textcnn.lookup.Inference: lookup tables or convolution
     description: str | None = Field(

@@ -99,15 +99,36 @@ def explain_classification(
     """One ClassExplanation per text, for `label` or else each text's most probable class, keeping the
     `top_n` n-grams with the largest positive contributions. Raises InputError for an unknown label
     or top_n < 1, UnsupportedTaskError for a model without a classifier."""
+    chosen = None if label is None else [[label]] * len(texts)
+    return [explanations[0] for explanations in _explain_labels(predictor, texts, chosen, top_n)]
+
+
+@torch.inference_mode()
+def explain_labels(
+    predictor: Predictor, texts: Sequence[str], labels: Sequence[Sequence[str]], *, top_n: int = 5
+) -> list[list[ClassExplanation]]:
+    """For each text, one ClassExplanation per label of its `labels` (a multi-label model's chosen
+    labels, say), all from one forward pass. Raises as explain_classification."""
+    if len(labels) != len(texts):
+        raise InputError(f"{len(labels)} label lists for {len(texts)} texts")
+    return _explain_labels(predictor, texts, labels, top_n)
+
+
+def _explain_labels(
+    predictor: Predictor, texts: Sequence[str], chosen: Sequence[Sequence[str]] | None, top_n: int
+) -> list[list[ClassExplanation]]:
+    """Explanations of the `chosen` labels of each text, or of its most probable class."""
     classifier = predictor.model.classifier
     if classifier is None:
         raise UnsupportedTaskError("this model was trained without labels and cannot classify")
     labels = predictor.info.labels
-    if label is not None and label not in labels:
-        raise InputError(f"unknown label {label!r}; this model's labels are {list(labels)}")
+    unknown = sorted({x for some in chosen or () for x in some} - set(labels))
+    if unknown:
+        raise InputError(f"unknown label {unknown[0]!r}; this model's labels are {list(labels)}")
     _check_top_n(top_n)
-    results = []
+    results: list[list[ClassExplanation]] = []
     for run in _passes(predictor, texts):
+        start = len(results)  # the index of the pass's first text
         model = predictor.model
         logits = model.class_logits(run.batch, run.document)  # (docs, classes)
         assert logits is not None
@@ -124,32 +145,39 @@ def explain_classification(
         dim = predictor.model.output_dim
         widths = _filter_widths(predictor)
         for d, document in enumerate(run.documents):
-            c = labels.index(label) if label is not None else int(logits[d].argmax())
-            weight = classifier.weight[c]  # (document_dim,)
-            winner = run.winner[d]  # (dim,)
-            starts = run.starts[d].gather(0, winner[None, :])[0]  # (dim,): in each feature's sentence
-            origins = [(winner, starts, widths, weight[:dim] * run.document[d, :dim])]
-            if predictor.model.document_dim > dim:  # max+mean: each sentence's share of the mean part
-                count = len(document.spans)
-                for s in range(count):
-                    share = weight[dim:] * run.sentences[d, s] / count
-                    origins.append((torch.full((dim,), s), run.starts[d, s], widths, share))
-            if words is not None:
-                weights, bags = words
-                origins.append(_word_terms(document, weights[c] * bags[d], model.config))
-            sentence_of, start_of, width_of, contributions = (
-                torch.cat(x) for x in zip(*origins, strict=True)
+            wanted = (
+                [int(logits[d].argmax())] if chosen is None else [labels.index(x) for x in chosen[start + d]]
             )
-            ngrams = _top_ngrams(predictor, document, sentence_of, start_of, width_of, contributions, top_n)
-            results.append(
-                ClassExplanation(
-                    labels[c],
-                    float(probabilities[d, c]),
-                    float(logits[d, c]),
-                    float(classifier.bias[c]),
-                    ngrams,
+            explanations = []
+            for c in wanted:
+                weight = classifier.weight[c]  # (document_dim,)
+                winner = run.winner[d]  # (dim,)
+                starts = run.starts[d].gather(0, winner[None, :])[0]  # (dim,): in each feature's sentence
+                origins = [(winner, starts, widths, weight[:dim] * run.document[d, :dim])]
+                if predictor.model.document_dim > dim:  # max+mean: each sentence's share of the mean part
+                    count = len(document.spans)
+                    for s in range(count):
+                        share = weight[dim:] * run.sentences[d, s] / count
+                        origins.append((torch.full((dim,), s), run.starts[d, s], widths, share))
+                if words is not None:
+                    weights, bags = words
+                    origins.append(_word_terms(document, weights[c] * bags[d], model.config))
+                sentence_of, start_of, width_of, contributions = (
+                    torch.cat(x) for x in zip(*origins, strict=True)
                 )
-            )
+                ngrams = _top_ngrams(
+                    predictor, document, sentence_of, start_of, width_of, contributions, top_n
+                )
+                explanations.append(
+                    ClassExplanation(
+                        labels[c],
+                        float(probabilities[d, c]),
+                        float(logits[d, c]),
+                        float(classifier.bias[c]),
+                        ngrams,
+                    )
+                )
+            results.append(explanations)
     return results
 
 

@@ -65,11 +65,14 @@ def prometheus_metrics(metrics: deps.AppMetrics) -> Response:
 @default_model.get("/v1/model", response_model=schemas.ModelResponse)
 def model_info(served: deps.DefaultModel) -> schemas.ModelResponse:
     """The default model: name, version (weights fingerprint), labels, tasks and metrics."""
+    info = served.predictor.info
     return schemas.ModelResponse(
-        name=served.predictor.info.name,
+        name=info.name,
         version=served.fingerprint,
-        labels=list(served.predictor.info.labels),
+        labels=list(info.labels),
         tasks=served.tasks,
+        multi_label=served.predictor.multi_label,
+        thresholds=dict(zip(info.labels, info.thresholds, strict=True)) if info.thresholds else None,
         metrics=artifact.read_extra(served.directory, "metrics.json"),
         encoder=vars(served.predictor.inference),
         description=artifact.card_description(served.directory),

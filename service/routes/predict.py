@@ -18,6 +18,7 @@ from textcnn.explain import (
     NGram,
     SentenceExplanation,
     explain_classification,
+    explain_labels,
     explain_sentences,
 )
 from textcnn.predict import Classification, Summary
@@ -34,12 +35,23 @@ async def classified(
     def run() -> schemas.ClassifyResponse:
         with work.repository.lease(name) as served:
             predictor = served.predictor
-            results = predictor.classify(texts, top_k=body.top_k)
+            results = predictor.classify(
+                texts, top_k=body.top_k, threshold=body.threshold, at_least_one=body.at_least_one
+            )
             explanations: Sequence[ClassExplanation | None] = [None] * len(texts)
+            chosen: Sequence[Sequence[ClassExplanation]] = [()] * len(texts)
             if body.explain:
                 explanations = one_document_at_a_time(
                     lambda some: explain_classification(
                         predictor, some, label=body.explain_label, top_n=body.top_ngrams
+                    ),
+                    texts,
+                )
+            if body.explain and predictor.multi_label:
+                wanted = {t: list(r.labels or ()) for t, r in zip(texts, results, strict=True)}
+                chosen = one_document_at_a_time(
+                    lambda some: explain_labels(
+                        predictor, some, [wanted[t] for t in some], top_n=body.top_ngrams
                     ),
                     texts,
                 )
@@ -48,8 +60,8 @@ async def classified(
                 model=served.name,
                 version=served.fingerprint,
                 results=[
-                    _classification(r, e, offsets.converter(t, body.offsets))
-                    for r, e, t in zip(results, explanations, texts, strict=True)
+                    _classification(r, e, c, offsets.converter(t, body.offsets))
+                    for r, e, c, t in zip(results, explanations, chosen, texts, strict=True)
                 ],
             )
 
@@ -155,22 +167,35 @@ async def summarize_with(
 
 
 def _classification(
-    result: Classification, explanation: ClassExplanation | None, at: Callable[[int], int]
+    result: Classification,
+    explanation: ClassExplanation | None,
+    chosen: Sequence[ClassExplanation],
+    at: Callable[[int], int],
 ) -> schemas.ClassificationResult:
+    """The response for one document; `chosen` explains a multi-label result's labels (with explain)."""
+    why = {e.label: _class_explanation(e, at) for e in chosen}
     return schemas.ClassificationResult(
         label=result.label,
         confidence=result.confidence,
         scores=result.scores,
+        labels=None
+        if result.labels is None
+        else [
+            schemas.ChosenLabel(label=label, probability=p, explanation=why.get(label))
+            for label, p in result.labels.items()
+        ],
         known_token_share=result.known_token_share,
-        explanation=None
-        if explanation is None
-        else schemas.ClassExplanation(
-            label=explanation.label,
-            probability=explanation.probability,
-            logit=explanation.logit,
-            bias=explanation.bias,
-            ngrams=_ngrams(explanation.ngrams, at),
-        ),
+        explanation=None if explanation is None else _class_explanation(explanation, at),
+    )
+
+
+def _class_explanation(explanation: ClassExplanation, at: Callable[[int], int]) -> schemas.ClassExplanation:
+    return schemas.ClassExplanation(
+        label=explanation.label,
+        probability=explanation.probability,
+        logit=explanation.logit,
+        bias=explanation.bias,
+        ngrams=_ngrams(explanation.ngrams, at),
     )
 
 

@@ -11,6 +11,7 @@ const FAMILIAR = 0.9;
 const NGRAMS_SHOWN = 8;
 // The API lists the same words once per place they occur; asking for more leaves enough distinct ones.
 const NGRAMS_ASKED = 24;
+const MULTI_LABEL_BARS = 10;
 const PARTS = {
   content: "its own words",
   context: "the sentences around it",
@@ -82,6 +83,8 @@ function explainError(error) {
 async function classify() {
   const body = { text: state.text, explain: true, top_ngrams: NGRAMS_ASKED, offsets: "utf16" };
   if (state.label) body.explain_label = state.label;
+  // A multi-label model may know many labels: the bars show the most probable ones.
+  if (state.model.multi_label) body.top_k = MULTI_LABEL_BARS;
   [state.classification] = (await call("POST", "/classify", body)).results;
 }
 
@@ -135,8 +138,14 @@ function render() {
 
 function renderCategories(classification) {
   const explained = classification.explanation;
-  $("label").textContent = classification.label;
-  $("confidence").textContent = `The model gives it ${percent(classification.confidence)} probability.`;
+  // Single-label models choose the most probable label; multi-label ones every label at or above
+  // its threshold, maybe several, maybe none.
+  const chosen = classification.labels ? classification.labels.map((l) => l.label) : [classification.label];
+  $("label-heading").textContent = classification.labels ? "Labels: " : "Category: ";
+  $("label").textContent = chosen.length ? chosen.join(", ") : "none";
+  $("confidence").textContent = classification.labels
+    ? chosenText(classification.labels)
+    : `The model gives it ${percent(classification.confidence)} probability.`;
   renderKnown(classification.known_token_share);
   $("explained-label").textContent = explained.label;
   const bars = Object.entries(classification.scores).map(([name, probability]) => {
@@ -144,7 +153,7 @@ function renderCategories(classification) {
     bar.type = "button";
     bar.className = "bar";
     bar.dataset.label = name;
-    bar.classList.toggle("predicted", name === classification.label);
+    bar.classList.toggle("predicted", chosen.includes(name));
     bar.classList.toggle("explained", name === explained.label);
     bar.setAttribute("aria-pressed", String(name === explained.label));
     const fill = document.createElement("div");
@@ -315,6 +324,12 @@ async function copySummary() {
     document.execCommand("copy");
   }
   $("copied").textContent = "Copied.";
+}
+
+function chosenText(labels) {
+  if (!labels.length) return "No label reaches its threshold; the bars show the most probable ones.";
+  const each = labels.map((l) => `${l.label} ${percent(l.probability)}`).join(", ");
+  return `Each label is chosen where its probability reaches its threshold, learned on dev: ${each}.`;
 }
 
 // The page follows the model: its tasks decide the button, the slider and the legend.

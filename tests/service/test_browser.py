@@ -7,6 +7,7 @@ skipped with the reason when either is missing. Screenshots go to artifacts/ (ig
 
 import contextlib
 import json
+import random
 import socket
 import threading
 import time
@@ -20,6 +21,7 @@ import uvicorn
 
 from service.app import create_app
 from service.settings import Settings
+from tests.conftest import document
 from textcnn.predict import DEFAULT_MODEL_DIR
 from training.train import TrainConfig, train
 
@@ -135,6 +137,13 @@ def summary_server(data_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> 
         quiet=True,
     )
     with serving(Settings(model_dir=train(config))) as url:
+        yield url
+
+
+@pytest.fixture(scope="module")
+def topic_server(multilabel_dir: Path) -> Iterator[str]:
+    """A multi-label model of topic documents (tests/conftest.py): several labels, or none, per text."""
+    with serving(Settings(model_dir=multilabel_dir)) as url:
         yield url
 
 
@@ -404,6 +413,30 @@ def test_a_classification_only_model_gets_a_page_without_summaries(
     assert page.is_visible("#categories") and not page.is_visible("#summary")
     assert page.locator("#view mark.summary").count() == 0
     screenshot(page, "demo-classify-only.png")
+    assert outside == []
+
+
+def test_a_multi_label_model_shows_every_chosen_label(
+    page: "Page", topic_server: str, outside: list[str]
+) -> None:
+    text = document(random.Random(7), ["grain", "ships"])
+    [classified] = post(topic_server, "/classify", {"text": text, "top_k": 10})["results"]
+    chosen = [x["label"] for x in classified["labels"]]
+    assert len(chosen) == 2
+    ready(page, topic_server)
+    run(page, text)
+    assert page.text_content("#label-heading") == "Labels: "
+    assert page.text_content("#label") == ", ".join(chosen)
+    confidence = page.text_content("#confidence")
+    assert confidence.startswith("Each label is chosen where its probability reaches its threshold")
+    for x in classified["labels"]:
+        assert f"{x['label']} {round(100 * x['probability'])}%" in confidence
+    bold = page.locator("#bars .bar.predicted").all()
+    assert sorted(b.get_attribute("data-label") for b in bold) == sorted(chosen)
+    screenshot(page, "demo-multi-label.png")
+    run(page, "The a report said on monday officials that in of week market new.")
+    assert page.text_content("#label") == "none"
+    assert page.locator("#bars .bar.predicted").count() == 0
     assert outside == []
 
 

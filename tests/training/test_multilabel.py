@@ -1,5 +1,4 @@
-"""Multi-label data, training, thresholds and figures, on documents made here whose labels are the
-topics their words come from."""
+"""Multi-label data, training, thresholds and figures, on the topic documents of tests/conftest.py."""
 
 import io
 import json
@@ -12,6 +11,7 @@ import pytest
 from sklearn.metrics import f1_score, hamming_loss
 from sklearn.preprocessing import MultiLabelBinarizer
 
+from tests.conftest import TOPICS, document, rows, write
 from textcnn.errors import InputError
 from textcnn.predict import Predictor
 from training import multilabel
@@ -20,87 +20,9 @@ from training.evaluate import evaluate
 from training.predict import predict
 from training.train import TrainConfig, train
 
-TOPICS = {
-    "grain": "wheat harvest barley farmers tonnes silo",
-    "oil": "crude barrel refinery opec pipeline drilling",
-    "money": "dollar currency exchange central bank rates",
-    "ships": "port vessel cargo tanker freight docks",
-}
-FILLER = [
-    "the",
-    "a",
-    "report",
-    "said",
-    "on",
-    "monday",
-    "officials",
-    "that",
-    "in",
-    "of",
-    "week",
-    "market",
-    "new",
-]
-
-
-def _document(rng: random.Random, topics: list[str]) -> str:
-    sentences = []
-    for _ in range(rng.randint(2, 4)):
-        words = rng.sample(FILLER, 6)
-        for topic in topics:
-            words += rng.sample(TOPICS[topic].split(), 2)
-        rng.shuffle(words)
-        sentences.append(" ".join(words).capitalize() + ".")
-    return " ".join(sentences)
-
-
-def _rows(count: int, seed: int) -> list[dict[str, object]]:
-    rng = random.Random(seed)
-    rows = []
-    for _ in range(count):
-        topics = sorted(rng.sample(sorted(TOPICS), rng.choice([0, 1, 1, 2, 2, 3])))
-        rows.append({"text": _document(rng, topics), "labels": topics})
-    return rows
-
-
-def _write(path: Path, rows: list[dict[str, object]]) -> str:
-    path.write_text("".join(json.dumps(row) + "\n" for row in rows), encoding="utf-8")
-    return str(path)
-
-
-@pytest.fixture(scope="module")
-def reuters_like(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
-    folder = tmp_path_factory.mktemp("multilabel")
-    return {
-        "train": _write(folder / "train.jsonl", _rows(160, seed=1)),
-        "dev": _write(folder / "dev.jsonl", _rows(60, seed=2)),
-        "test": _write(folder / "test.jsonl", _rows(60, seed=3)),
-    }
-
-
-@pytest.fixture(scope="module")
-def multilabel_dir(reuters_like: dict[str, str], tmp_path_factory: pytest.TempPathFactory) -> Path:
-    config = TrainConfig(
-        train=reuters_like["train"],
-        dev=reuters_like["dev"],
-        out=str(tmp_path_factory.mktemp("models") / "topics"),
-        vectors="none",
-        embeddings="random",
-        embedding_dim=16,
-        num_filters=8,
-        min_freq=1,
-        epochs=6,
-        patience=6,
-        batch_size=16,
-        lr=3e-3,
-        word_pair_buckets=1024,
-        quiet=True,
-    )
-    return train(config)
-
 
 def test_labels_come_as_lists_separated_strings_or_empty(tmp_path: Path) -> None:
-    lists = _write(
+    lists = write(
         tmp_path / "lists.jsonl",
         [
             {"text": "Wheat and oil.", "labels": ["grain", "oil", "grain"]},
@@ -118,7 +40,7 @@ def test_labels_come_as_lists_separated_strings_or_empty(tmp_path: Path) -> None
 
 
 def test_a_list_of_something_else_names_the_row(tmp_path: Path) -> None:
-    bad = _write(
+    bad = write(
         tmp_path / "bad.jsonl", [{"text": "A.", "labels": ["a"]}, {"text": "B.", "labels": [{"x": 1}]}]
     )
     with pytest.raises(DataError, match=r"bad.jsonl row 2: 'labels' lists a dict"):
@@ -160,7 +82,7 @@ def test_figures_match_scikit_learn() -> None:
 
 
 def test_training_learns_the_topics_and_their_thresholds(
-    multilabel_dir: Path, reuters_like: dict[str, str]
+    multilabel_dir: Path, topic_data: dict[str, str]
 ) -> None:
     config = json.loads((multilabel_dir / "config.json").read_text())
     assert config["model"]["multi_label"] and config["labels"] == sorted(TOPICS)
@@ -171,7 +93,7 @@ def test_training_learns_the_topics_and_their_thresholds(
     card = (multilabel_dir / "README.md").read_text()
     assert "Thresholds learned on dev" in card
     predictor = Predictor.load(multilabel_dir)
-    figures = evaluate(predictor, load_examples(reuters_like["test"]), unknown_labels=None)
+    figures = evaluate(predictor, load_examples(topic_data["test"]), unknown_labels=None)
     assert figures["micro_f1"] > 90, figures
     assert {"macro_f1", "samples_f1", "subset_accuracy", "hamming_loss"} <= set(figures)
 
@@ -179,7 +101,7 @@ def test_training_learns_the_topics_and_their_thresholds(
 def test_classify_chooses_labels_above_their_thresholds(multilabel_dir: Path) -> None:
     predictor = Predictor.load(multilabel_dir)
     rng = random.Random(7)
-    both = _document(rng, ["grain", "ships"])
+    both = document(rng, ["grain", "ships"])
     neither = "The a report said on monday officials that in of week market new."
     result, empty = predictor.classify([both, neither])
     assert result.labels is not None and set(result.labels) == {"grain", "ships"}
@@ -195,14 +117,14 @@ def test_classify_chooses_labels_above_their_thresholds(multilabel_dir: Path) ->
 
 
 def test_batch_prediction_writes_the_chosen_labels(
-    multilabel_dir: Path, reuters_like: dict[str, str]
+    multilabel_dir: Path, topic_data: dict[str, str]
 ) -> None:
-    rows = [json.loads(line) for line in Path(reuters_like["test"]).read_text().splitlines()][:12]
+    records = [json.loads(line) for line in Path(topic_data["test"]).read_text().splitlines()][:12]
     predictor = Predictor.load(multilabel_dir)
     out = io.StringIO()
-    predict(predictor, iter(rows), out)
+    predict(predictor, iter(records), out)
     lines = [json.loads(line) for line in out.getvalue().splitlines()]
-    chosen = predictor.classify([r["text"] for r in rows])
+    chosen = predictor.classify([r["text"] for r in records])
     assert [line["labels"] for line in lines] == [
         {k: round(p, 5) for k, p in (c.labels or {}).items()} for c in chosen
     ]
@@ -218,12 +140,12 @@ def test_single_label_models_refuse_thresholds_and_answer_as_before(bbc_model_di
 
 
 def test_dev_labels_unseen_in_training_are_left_out_with_a_warning(
-    reuters_like: dict[str, str], tmp_path: Path, caplog: pytest.LogCaptureFixture
+    topic_data: dict[str, str], tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
-    dev = [*_rows(20, seed=4), {"text": "Gold and silver prices rose.", "labels": ["gold", "grain"]}]
+    dev = [*rows(20, seed=4), {"text": "Gold and silver prices rose.", "labels": ["gold", "grain"]}]
     config = TrainConfig(
-        train=reuters_like["train"],
-        dev=_write(tmp_path / "dev.jsonl", dev),
+        train=topic_data["train"],
+        dev=write(tmp_path / "dev.jsonl", dev),
         out=str(tmp_path / "model"),
         vectors="none",
         embeddings="random",
@@ -239,10 +161,10 @@ def test_dev_labels_unseen_in_training_are_left_out_with_a_warning(
 
 
 def test_exclusive_labels_still_refuse_an_unseen_dev_label(tmp_path: Path) -> None:
-    rows = [{"text": f"Text number {i}.", "label": "ab"[i % 2]} for i in range(8)]
+    records = [{"text": f"Text number {i}.", "label": "ab"[i % 2]} for i in range(8)]
     config = TrainConfig(
-        train=_write(tmp_path / "train.jsonl", rows),
-        dev=_write(tmp_path / "dev.jsonl", [{"text": "Another.", "label": "c"}]),
+        train=write(tmp_path / "train.jsonl", records),
+        dev=write(tmp_path / "dev.jsonl", [{"text": "Another.", "label": "c"}]),
         out=str(tmp_path / "model"),
         vectors="none",
         quiet=True,
