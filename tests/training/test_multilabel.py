@@ -116,9 +116,7 @@ def test_classify_chooses_labels_above_their_thresholds(multilabel_dir: Path) ->
         predictor.classify([neither], threshold=1.5)
 
 
-def test_batch_prediction_writes_the_chosen_labels(
-    multilabel_dir: Path, topic_data: dict[str, str]
-) -> None:
+def test_batch_prediction_writes_the_chosen_labels(multilabel_dir: Path, topic_data: dict[str, str]) -> None:
     records = [json.loads(line) for line in Path(topic_data["test"]).read_text().splitlines()][:12]
     predictor = Predictor.load(multilabel_dir)
     out = io.StringIO()
