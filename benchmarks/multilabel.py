@@ -13,22 +13,28 @@ The baseline is TF-IDF word 1-2-grams (sublinear) with one LinearSVC per label, 
 micro-F1 and then measured once on test. Both are scored by the same function
 (training.multilabel.figures); a gold label that training never saw stays in the gold set as a miss.
 
-Speed: library classification docs/s on the test texts, the median of `--repeats` runs, for the first
-model and for its single-label twin (the same weights read through a softmax, no thresholds), in one
-run, so the cost of multi-label serving is their ratio.
+Speed: for the first model and its single-label twin (the same weights read through a softmax, no
+thresholds), in one run, so the cost of multi-label serving is their ratio: library classification
+docs/s on the test texts, and `/classify` requests/s and p50 of `python -m service` on loopback at
+concurrency 1 and 32 (one test text per request, `--duration` seconds each); medians of `--repeats`
+runs, the two models taking turns.
 """
 
 import argparse
+import asyncio
 import json
 import logging
 import statistics
 import sys
+import tempfile
 import time
 from collections.abc import Sequence
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
+from benchmarks.serving_benchmark import load, server
+from textcnn import artifact
 from textcnn.lookup import install
 from textcnn.model import TextCNN
 from textcnn.predict import Predictor
@@ -52,6 +58,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     source.add_argument("--models", type=Path, nargs="+", help="model directories trained already")
     parser.add_argument("--work", type=Path, default=Path("runs/multilabel"), help="where --seeds trains")
     parser.add_argument("--repeats", type=int, default=5, help="runs of the speed measurement")
+    parser.add_argument("--duration", type=float, default=3, help="seconds of load per HTTP run")
     parser.add_argument("--out", type=Path, help="JSON file for every figure")
     args = parser.parse_args(mine)
     logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(levelname)s %(message)s")
@@ -81,7 +88,7 @@ def main(argv: Sequence[str] | None = None) -> None:
         "data": str(args.data),
         "models": [measure_model(Path(m), examples) for m in models],
         "baseline": baseline(examples),
-        "speed": speed(Path(models[0]), [e.text for e in examples["test"]], args.repeats),
+        "speed": speed(Path(models[0]), [e.text for e in examples["test"]], args.repeats, args.duration),
     }
     print(markdown_table(result))
     if args.out:
@@ -146,8 +153,9 @@ def baseline(examples: dict[str, list[Example]]) -> dict[str, Any]:
     }
 
 
-def speed(directory: Path, texts: Sequence[str], repeats: int) -> dict[str, float]:
-    """Library classification docs/s of the model and of its single-label twin, medians."""
+def speed(directory: Path, texts: Sequence[str], repeats: int, duration: float) -> dict[str, Any]:
+    """Library classification docs/s and HTTP /classify figures of the model and of its single-label
+    twin, medians."""
     multi = Predictor.load(directory)
     if len(multi.info.labels) < 2:
         raise SystemExit("error: a single-label twin needs at least two labels")
@@ -164,9 +172,39 @@ def speed(directory: Path, texts: Sequence[str], repeats: int) -> dict[str, floa
             started = time.perf_counter()
             predictor.classify(texts)
             rates[name].append(len(texts) / (time.perf_counter() - started))
-    medians = {f"{name}_docs_per_s": round(statistics.median(r), 1) for name, r in rates.items()}
+    medians: dict[str, Any] = {
+        f"{name}_docs_per_s": round(statistics.median(r), 1) for name, r in rates.items()
+    }
     medians["ratio"] = round(medians["multi_label_docs_per_s"] / medians["single_label_docs_per_s"], 3)
+    with tempfile.TemporaryDirectory() as folder:
+        twin_dir = artifact.save(Path(folder) / "twin", twin_model, twin.vocab, twin.info)
+        medians["http"] = http({"multi_label": directory, "single_label": twin_dir}, texts, repeats, duration)
     return medians
+
+
+def http(
+    models: dict[str, Path], texts: Sequence[str], repeats: int, duration: float
+) -> dict[str, dict[str, Any]]:
+    """`/classify` at concurrency 1 and 32 against a server of each model, started anew per repeat
+    and in turns; medians of requests/s and p50 ms."""
+    bodies = [json.dumps({"text": text}).encode() for text in texts]
+    runs: dict[str, list[dict[str, Any]]] = {f"{m} c={c}": [] for m in models for c in (1, 32)}
+    names = list(models)
+    for repeat in range(repeats):
+        for name in names if repeat % 2 else names[::-1]:
+            with server({"TEXTCNN_MODEL_DIR": str(models[name])}) as (port, _):
+                for concurrency in (1, 32):
+                    runs[f"{name} c={concurrency}"].append(
+                        asyncio.run(load(port, "/classify", bodies, concurrency, duration))
+                    )
+    return {
+        key: {
+            "requests_per_s": statistics.median(r["requests_per_s"] for r in results),
+            "p50_ms": statistics.median(r["p50_ms"] for r in results),
+            "statuses": results[-1]["statuses"],
+        }
+        for key, results in runs.items()
+    }
 
 
 def markdown_table(result: dict[str, Any]) -> str:
@@ -196,6 +234,8 @@ def markdown_table(result: dict[str, Any]) -> str:
         f"\nLibrary classify: {speed['multi_label_docs_per_s']} docs/s multi-label, "
         f"{speed['single_label_docs_per_s']} single-label twin (ratio {speed['ratio']})"
     )
+    for key, run in speed["http"].items():
+        rows.append(f"HTTP /classify {key}: {run['requests_per_s']} req/s, p50 {run['p50_ms']} ms")
     return "\n".join(rows)
 
 
