@@ -23,7 +23,6 @@ These are the contributions within the current linear region, the exact form of 
 this network; switching a part off would also switch ReLUs and is a different question.
 """
 
-import copy
 from collections import defaultdict
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
@@ -39,7 +38,7 @@ from textcnn.model import SentenceScorer, salience_dim
 from textcnn.predict import Predictor
 from textcnn.tokenize import Token, tokenize_with_offsets
 
-# The scorer's MLP input blocks in the order SentenceScorer.forward concatenates them; "class" only
+# The scorer's MLP input blocks in the order SentenceScorer.features concatenates them; "class" only
 # exists when the model classifies.
 PARTS = ("content", "context", "document", "position", "salience", "class")
 
@@ -291,27 +290,12 @@ def _passes(predictor: Predictor, texts: Sequence[str]) -> Iterator[_Pass]:
 
 def _mlp_inputs(predictor: Predictor, scorer: SentenceScorer, run: _Pass) -> torch.Tensor:
     """The scorer's MLP input, (docs, max_sents, in_dim), blocks in PARTS order, for the arguments
-    TextCNN.forward gives the scorer.
-
-    SentenceScorer.forward assembles it inline; running the scorer on a shallow copy whose MLP is the
-    identity (and whose direct path adds nothing) returns it from that very code, without touching
-    the shared (thread-safe) module.
-    """
+    TextCNN.forward gives the scorer."""
     model = predictor.model
     logits = model.class_logits(run.batch, run.document)
     class_probs = None if logits is None else model.class_probabilities(logits)
-    probe = copy.copy(scorer)
-    probe._modules = {**scorer._modules, "mlp": nn.Identity(), "direct": _Zero()}
     salience = model.salience(run.batch, run.sentences)
-    inputs: torch.Tensor = probe(run.sentences, run.document, salience, class_probs, run.batch.sentence_mask)
-    return inputs
-
-
-class _Zero(nn.Module):
-    """Stands in for SentenceScorer.direct so the probe returns the MLP input unchanged."""
-
-    def forward(self, statistics: torch.Tensor) -> torch.Tensor:
-        return statistics.new_zeros(*statistics.shape[:-1], 1)
+    return scorer.features(run.sentences, run.document, salience, class_probs, run.batch.sentence_mask)
 
 
 def _top_ngrams(

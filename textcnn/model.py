@@ -68,6 +68,33 @@ class SentenceScorer(nn.Module):
         """sentences: (docs, max_sents, dim), zero where masked; document: (docs, document_dim);
         salience: (docs, max_sents, salience_dim); class_probs: (docs, classes) or None;
         mask: (docs, max_sents) bool. Returns logits (docs, max_sents)."""
+        inputs, statistics = self._inputs(sentences, document, salience, class_probs, mask)
+        logits = self.mlp(inputs) + self.direct(statistics)
+        return logits.squeeze(2)  # (docs, max_sents)
+
+    def features(
+        self,
+        sentences: torch.Tensor,
+        document: torch.Tensor,
+        salience: torch.Tensor,
+        class_probs: torch.Tensor | None,
+        mask: torch.Tensor,
+    ) -> torch.Tensor:
+        """What the MLP reads for the arguments of `forward`, (docs, max_sents, in_dim): per
+        sentence its vector, its context, the document vector, the position embedding, the relative
+        position and salience statistics (which `direct` also reads) and, when given, the class
+        probabilities, concatenated in that order."""
+        return self._inputs(sentences, document, salience, class_probs, mask)[0]
+
+    def _inputs(
+        self,
+        sentences: torch.Tensor,
+        document: torch.Tensor,
+        salience: torch.Tensor,
+        class_probs: torch.Tensor | None,
+        mask: torch.Tensor,
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """The MLP's input (see `features`) and `direct`'s, (docs, max_sents, 1 + salience_dim)."""
         docs, max_sents, _ = sentences.shape
         # Re-zero padding after each layer: the bias would otherwise leak into the last sentences.
         keep = mask.unsqueeze(1).to(sentences.dtype)  # (docs, 1, max_sents)
@@ -91,8 +118,7 @@ class SentenceScorer(nn.Module):
         ]
         if class_probs is not None:
             parts.append(class_probs[:, None, :].expand(docs, max_sents, -1).to(sentences.dtype))
-        logits = self.mlp(torch.cat(parts, dim=2)) + self.direct(statistics)
-        return logits.squeeze(2)  # (docs, max_sents)
+        return torch.cat(parts, dim=2), statistics
 
 
 class TextCNN(nn.Module):
