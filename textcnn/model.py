@@ -167,7 +167,10 @@ class TextCNN(nn.Module):
         then None), for callers that only classify."""
         grid = torch.zeros(batch.num_docs * batch.max_sentences, self.output_dim)
         for bucket in batch.buckets:
-            grid[bucket.grid_index] = self.encoder(bucket.token_ids, bucket.lengths)  # (n, dim)
+            vectors = self.encoder(bucket.token_ids, bucket.lengths)  # (n, dim)
+            # Under bfloat16 autocast the encoder answers in bfloat16; index_put needs the grid's
+            # dtype, and the heads read float32 sentence vectors either way.
+            grid[bucket.grid_index] = vectors.to(grid.dtype)
         sentences = grid.view(batch.num_docs, batch.max_sentences, self.output_dim)
         document = self.pool(sentences, batch.sentence_mask)
         class_logits = self.class_logits(batch, document)

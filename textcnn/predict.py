@@ -128,9 +128,6 @@ class Predictor:
         self.batch_size = batch_size
         self.max_sentences = max_sentences
         self.bf16 = bf16
-        if bf16:
-            # The model writes sentence vectors into a float32 grid; index_put needs matching dtypes.
-            model.encoder.register_forward_hook(lambda _module, _inputs, output: output.float())
         self.scorer: Scorer = self.scores
 
     @classmethod
