@@ -21,7 +21,8 @@ from typing import Any
 from textcnn.predict import Predictor
 from training.data import Fields, load_examples
 from training.evaluate import evaluate
-from training.train import TrainConfig, train
+from training.run_config import TrainConfig
+from training.train import train
 
 TASKS = {"joint": "auto", "classification only": "classify", "summarization only": "summarize"}
 METRICS = ("accuracy", "macro_f1", "rouge1", "rouge2", "rougeLsum")

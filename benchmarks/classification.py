@@ -37,9 +37,11 @@ from typing import Any
 from textcnn.config import EMBEDDING_MODES
 from textcnn.predict import Predictor
 from textcnn.tokenize import tokenize
+from training.cli import parse_args
 from training.data import DataError, Example, Fields, holdout, load_examples
 from training.evaluate import evaluate, macro_f1
-from training.train import DEFAULT_MODE, TrainConfig, parse_args, train
+from training.run_config import DEFAULT_MODE, TrainConfig
+from training.train import train
 
 logger = logging.getLogger("benchmarks.classification")
 

@@ -29,8 +29,9 @@ import numpy as np
 from benchmarks.classification import plan, resolve_sources, run_config, write_examples
 from textcnn.config import EMBEDDING_MODES
 from textcnn.predict import Predictor
+from training.cli import parse_args
 from training.data import Example, Fields, holdout
-from training.train import parse_args, train
+from training.train import train
 
 
 def main(argv: Sequence[str] | None = None) -> None:

@@ -39,9 +39,10 @@ from textcnn.lookup import install
 from textcnn.model import TextCNN
 from textcnn.predict import Predictor
 from training import multilabel
+from training.cli import parse_args
 from training.data import Example, label_set, load_examples
 from training.evaluate import evaluate
-from training.train import parse_args, train
+from training.train import train
 
 C_GRID = (0.1, 0.3, 1.0, 3.0, 10.0)
 FIGURES = ("micro_f1", "macro_f1", "samples_f1", "subset_accuracy", "hamming_loss")

@@ -7,7 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from training.train import TrainConfig, train
+from training.run_config import TrainConfig
+from training.train import train
 
 DATA = Path(__file__).parent / "data"
 

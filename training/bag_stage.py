@@ -67,7 +67,7 @@ _CHUNK = 256  # documents per forward pass while reading features
 
 
 class LabelledDocument(Protocol):
-    """A training document as this stage needs it (training.train.TrainingDocument)."""
+    """A training document as this stage needs it (training.encoding.TrainingDocument)."""
 
     @property
     def document(self) -> Document: ...

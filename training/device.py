@@ -13,7 +13,6 @@ import torch
 
 from textcnn.errors import InputError
 from textcnn.features import Batch, SentenceBucket
-from textcnn.model import TextCNN
 
 DEVICES = ("auto", "cpu", "cuda")
 PRECISIONS = ("auto", "fp32", "bf16")
@@ -68,15 +67,6 @@ def place(device: str, precision: str, local_rank: int = 0) -> Placement:
         resolved = torch.device("cpu")
     bf16 = precision == "bf16" or (precision == "auto" and resolved.type == "cuda")
     return Placement(resolved, bf16)
-
-
-def prepare_model(model: TextCNN, placement: Placement) -> TextCNN:
-    """Move the model; under bf16, hand sentence vectors back to the model in float32, because the
-    model writes them into a float32 grid (index_put needs matching dtypes)."""
-    model.to(placement.device)
-    if placement.bf16:
-        model.encoder.register_forward_hook(lambda _module, _inputs, output: output.float())
-    return model
 
 
 def _move(tensor: torch.Tensor, device: torch.device) -> torch.Tensor:

@@ -4,12 +4,35 @@ matplotlib is imported inside each function with the Agg backend, so plotting ne
 costs nothing to runs that never plot.
 """
 
+import logging
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+logger = logging.getLogger(__name__)
+
 LEARNING_CURVES = "learning_curves.png"
 CONFUSION_MATRIX = "confusion_matrix.png"
+
+
+def write_figures(history: Sequence[dict[str, Any]], metrics: dict[str, Any], out: Path) -> list[str]:
+    """Write the PNGs; returns the files written. The learning curves leave out dev_score where it
+    only repeats the one dev metric it averages."""
+    dev_metrics = {k for record in history for k in record if k.startswith("dev_") and k != "dev_score"}
+    plotted = (
+        history
+        if len(dev_metrics) > 1
+        else [{k: v for k, v in r.items() if k != "dev_score"} for r in history]
+    )
+    try:
+        written = [learning_curves(plotted, out, best_epoch=metrics["best_epoch"])]
+        if "dev_confusion" in metrics:
+            confusion = metrics["dev_confusion"]
+            written.append(confusion_matrix(confusion["matrix"], confusion["labels"], out))
+    except ImportError:
+        logger.warning("matplotlib is not installed; no plots (pip install 'textcnn[train]')")
+        return []
+    return [p.name for p in written]
 
 
 def learning_curves(

@@ -24,7 +24,7 @@ logger = logging.getLogger(__name__)
 
 
 class ScoredDocument(Protocol):
-    """A training document as the scorer needs it (training.train.TrainingDocument)."""
+    """A training document as the scorer needs it (training.encoding.TrainingDocument)."""
 
     @property
     def document(self) -> Document: ...

@@ -231,7 +231,7 @@ def test_the_shard_job_runs_one_indexed_pod_per_shard_and_the_merge_agrees() -> 
     assert spec["completions"] == spec["parallelism"] == int(env["SHARDS"]) == int(merge_env["SHARDS"])
     assert env["SHARD"] == "metadata.annotations['batch.kubernetes.io/job-completion-index']"
     assert env["OUT"] == merge_env["OUT"]
-    assert container["command"] == ["python", "-m", "training.predict"]
+    assert container["command"] == ["python", "-m", "training.batch_predict"]
     assert "--shard" in container["args"] and container["args"][container["args"].index("--shard") + 1] == (
         "$(SHARD)/$(SHARDS)"
     )

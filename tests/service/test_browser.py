@@ -23,7 +23,8 @@ from service.app import create_app
 from service.settings import Settings
 from tests.conftest import document
 from textcnn.predict import DEFAULT_MODEL_DIR
-from training.train import TrainConfig, train
+from training.run_config import TrainConfig
+from training.train import train
 
 if TYPE_CHECKING:
     from playwright.sync_api import Browser, BrowserContext, Page, Route

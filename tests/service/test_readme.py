@@ -111,7 +111,7 @@ def test_the_readme_configuration_table_is_the_settings() -> None:
 def test_the_readme_commands_exist() -> None:
     text = README.read_text(encoding="utf-8")
     modules = set(re.findall(r"python -m ([a-z_][a-z0-9_.]*)", text))
-    assert {"training.train", "training.evaluate", "training.predict"} <= modules
+    assert {"training.train", "training.evaluate", "training.batch_predict"} <= modules
     for module in modules:
         assert importlib.util.find_spec(module) is not None, module
     makefile = (README.parent / "Makefile").read_text(encoding="utf-8")

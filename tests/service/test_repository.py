@@ -26,7 +26,8 @@ from service.repository import ModelRepository
 from service.settings import Settings
 from textcnn import artifact
 from textcnn.errors import ModelLoadError
-from training.train import TrainConfig, train
+from training.run_config import TrainConfig
+from training.train import train
 
 DATA = Path(__file__).parents[1] / "data"
 PORT = 18160

@@ -17,7 +17,8 @@ from textcnn.explain import PARTS, explain_classification, explain_sentences
 from textcnn.model import TextCNN
 from textcnn.tokenize import tokenize, tokenize_with_offsets
 from textcnn.vocab import PAD, UNK, Vocabulary
-from training.train import TrainConfig, train
+from training.run_config import TrainConfig
+from training.train import train
 
 
 @pytest.fixture(scope="module")

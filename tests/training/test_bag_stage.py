@@ -20,8 +20,9 @@ from textcnn.vocab import Vocabulary
 from training.bag_regression import nb_ratios
 from training.bag_stage import ALPHA_GRID, BETA_GRID, C_GRID, WEIGHTINGS, fit_bag_of_words
 from training.data import Example
+from training.dev_choices import fit_bag_stage
 from training.device import place
-from training.train import TrainingDocument, _corpus_idf, _fit_bag_stage
+from training.encoding import TrainingDocument, corpus_idf
 
 DATA = Path(__file__).parents[1] / "data" / "trec_train.jsonl"
 CPU = place("cpu", "fp32")
@@ -43,7 +44,7 @@ def trec(classes: int) -> tuple[Predictor, list[TrainingDocument], list[Training
         TrainingDocument(d, labels.index(r["label"]), None)
         for d, r in zip(predictor.prepare([r["text"] for r in rows]), rows, strict=True)
     ]
-    idf = _corpus_idf([d.document for d in documents], len(vocab), config.word_pair_buckets)
+    idf = corpus_idf([d.document for d in documents], len(vocab), config.word_pair_buckets)
     with torch.no_grad():
         predictor.model.token_idf.copy_(idf[: len(vocab)])
         predictor.model.pair_idf.copy_(idf[len(vocab) :])
@@ -153,7 +154,7 @@ def test_words_that_carry_the_label_are_used_and_the_dev_figures_are_the_choices
 def test_without_labelled_dev_rows_the_words_stay_off(caplog: pytest.LogCaptureFixture) -> None:
     predictor, train, dev = trec(2)
     unlabelled = [Example(d.document.text, None, "a summary.") for d in dev]
-    stage = _fit_bag_stage(predictor.model, predictor, train, unlabelled, predictor.info.labels, CPU)
+    stage = fit_bag_stage(predictor.model, predictor, train, unlabelled, predictor.info.labels, CPU)
     assert stage is None
     assert predictor.model.words is not None and not predictor.model.words.weight.any()
     assert "no labelled dev rows" in caplog.text

@@ -5,7 +5,7 @@ import random
 import pytest
 
 from training.batching import epoch_order, padded_length
-from training.train import parse_args
+from training.cli import parse_args
 
 
 def chunks(order: list[int], size: int) -> list[list[int]]:

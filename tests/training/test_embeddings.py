@@ -15,6 +15,7 @@ from textcnn import Predictor
 from textcnn.config import ModelConfig
 from textcnn.encoder import KimEncoder
 from textcnn.vocab import Vocabulary
+from training.cli import parse_args
 from training.data import DataError
 from training.embeddings import (
     UNIFORM_RANGE,
@@ -23,7 +24,8 @@ from training.embeddings import (
     read_unlabeled,
     train_vectors,
 )
-from training.train import TrainConfig, parse_args, train
+from training.run_config import TrainConfig
+from training.train import train
 
 VECTORS = {"what": [1.0, 0.0, 0.5], "is": [0.0, 1.0, -0.5], "the": [0.25, 0.25, 0.25]}
 

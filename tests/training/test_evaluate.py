@@ -8,10 +8,11 @@ from pathlib import Path
 import pytest
 
 from textcnn import Predictor
+from training.batch_predict import main as predict_main
 from training.data import load_examples
 from training.evaluate import evaluate, main
-from training.predict import main as predict_main
-from training.train import TrainConfig, train
+from training.run_config import TrainConfig
+from training.train import train
 
 
 @pytest.fixture(scope="module")

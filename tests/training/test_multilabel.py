@@ -15,10 +15,11 @@ from tests.conftest import TOPICS, document, rows, write
 from textcnn.errors import InputError
 from textcnn.predict import Predictor
 from training import multilabel
+from training.batch_predict import predict
 from training.data import DataError, Fields, load_examples
 from training.evaluate import evaluate
-from training.predict import predict
-from training.train import TrainConfig, train
+from training.run_config import TrainConfig
+from training.train import train
 
 
 def test_labels_come_as_lists_separated_strings_or_empty(tmp_path: Path) -> None:
@@ -153,7 +154,7 @@ def test_dev_labels_unseen_in_training_are_left_out_with_a_warning(
         bag_of_words=False,
         quiet=True,
     )
-    with caplog.at_level(logging.WARNING, logger="training.train"):
+    with caplog.at_level(logging.WARNING, logger="training.run_data"):
         train(config)
     assert "dev labels ['gold'] never occur in the training data: left out of 1 dev rows" in caplog.text
 

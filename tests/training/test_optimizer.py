@@ -4,7 +4,9 @@ import pytest
 
 from tests.textcnn.test_bag_of_words import words_model
 from textcnn.model import TextCNN
-from training.train import TrainConfig, make_optimizer, parse_args
+from training.cli import parse_args
+from training.run_config import TrainConfig
+from training.trainer import make_optimizer
 
 
 def model(embedding_mode: str = "non-static") -> TextCNN:

@@ -1,6 +1,6 @@
+from training.encoding import sentence_targets
 from training.oracle import oracle_selection
 from training.rouge import rouge12
-from training.train import sentence_targets
 
 
 def test_recovers_an_extractive_reference() -> None:

@@ -13,8 +13,8 @@ import pytest
 
 from textcnn import Predictor
 from textcnn.errors import UnsupportedTaskError
+from training.batch_predict import main, predict
 from training.data import DataError
-from training.predict import main, predict
 
 
 def test_chunks_give_the_predictor_s_answers_in_order(bbc_model_dir: Path, data_dir: Path) -> None:
@@ -35,7 +35,7 @@ def test_chunks_give_the_predictor_s_answers_in_order(bbc_model_dir: Path, data_
 def test_command_on_gzip_with_one_task(
     bbc_model_dir: Path, data_dir: Path, tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
-    caplog.set_level(logging.INFO, logger="training.predict")
+    caplog.set_level(logging.INFO, logger="training.batch_predict")
     source = tmp_path / "docs.jsonl.gz"
     source.write_bytes(gzip.compress((data_dir / "bbc_dev.jsonl").read_bytes()))
     out = tmp_path / "out" / "labels.jsonl"
@@ -149,7 +149,7 @@ def test_bad_flags_get_one_line(
 
 def run_predict(*args: str) -> subprocess.Popen[str]:
     return subprocess.Popen(
-        [sys.executable, "-m", "training.predict", "--quiet", "--threads", "1", *args],
+        [sys.executable, "-m", "training.batch_predict", "--quiet", "--threads", "1", *args],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,

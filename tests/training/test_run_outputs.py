@@ -8,7 +8,9 @@ import pytest
 
 from textcnn import Predictor, artifact
 from training import config_file, report
-from training.train import TrainConfig, _field_types, parse_args, train
+from training.cli import parse_args
+from training.run_config import TrainConfig, field_types
+from training.train import train
 
 
 def test_model_directory_reports_the_run(bbc_model_dir: Path) -> None:
@@ -28,7 +30,7 @@ def test_model_directory_reports_the_run(bbc_model_dir: Path) -> None:
     assert sum(map(sum, confusion)) == 20
     best = max(metrics["history"], key=lambda h: h["dev_score"])
     assert sum(confusion[i][i] for i in range(5)) / 20 == pytest.approx(best["dev_accuracy"])
-    written = config_file.read(bbc_model_dir / "training.toml", _field_types())
+    written = config_file.read(bbc_model_dir / "training.toml", field_types())
     assert TrainConfig(**written) == TrainConfig(**artifact.read_extra(bbc_model_dir, "training.json"))
 
 

@@ -12,9 +12,10 @@ from textcnn import artifact
 from textcnn.model import TextCNN
 from textcnn.predict import Predictor
 from training.data import Example
+from training.dev_choices import dev_rouge1
 from training.device import place
+from training.encoding import TrainingDocument, encode_documents
 from training.scorer_refit import refit_scorer
-from training.train import TrainingDocument, _dev_rouge1, _encode
 
 
 def _examples(path: Path) -> list[Example]:
@@ -28,7 +29,9 @@ def setup(
 ) -> tuple[TextCNN, Predictor, list[TrainingDocument], list[Example]]:
     model, vocab, info = artifact.load(bbc_model_dir)
     predictor = Predictor(model, vocab, info)
-    documents = _encode(_examples(data_dir / "bbc_train.jsonl"), predictor, info.labels, None, "binary")
+    documents = encode_documents(
+        _examples(data_dir / "bbc_train.jsonl"), predictor, info.labels, None, "binary"
+    )
     return model, predictor, documents, _examples(data_dir / "bbc_dev.jsonl")
 
 
@@ -48,7 +51,7 @@ def _refit(
     return refit_scorer(
         model,
         documents,
-        dev_rouge1=lambda: _dev_rouge1(predictor, dev),
+        dev_rouge1=lambda: dev_rouge1(predictor, dev),
         placement=place("cpu", "fp32"),
         epochs=epochs,
         patience=patience,
@@ -69,7 +72,7 @@ def test_only_the_scorer_changes_and_it_keeps_its_best_dev_epoch(
     assert all(torch.equal(v, model.encoder.state_dict()[k]) for k, v in encoder.items())
     assert all(torch.equal(v, model.classifier.state_dict()[k]) for k, v in classifier.items())
     # The model now holds the kept scorer: its dev ROUGE-1 is the one reported, never below the joint.
-    assert _dev_rouge1(predictor, dev) == pytest.approx(stage["dev_rouge1"], abs=1e-5)
+    assert dev_rouge1(predictor, dev) == pytest.approx(stage["dev_rouge1"], abs=1e-5)
     assert stage["dev_rouge1"] >= stage["dev_rouge1_joint"]
     best = max(r["dev_rouge1"] for r in stage["history"])
     if best > stage["dev_rouge1_joint"]:

@@ -6,7 +6,7 @@ from typing import cast
 
 from textcnn.predict import Predictor, Summary, SummarySentence
 from training.data import Example
-from training.train import _learn_blocking, _learn_selection
+from training.dev_choices import learn_blocking, learn_selection
 
 SENTENCES = ("The central bank cut rates.", "The central bank cut them again in May.", "Shares fell.")
 
@@ -28,13 +28,13 @@ def _dev(summary: str) -> list[Example]:
 
 def test_blocking_is_dropped_when_it_removes_reference_sentences() -> None:
     predictor = cast(Predictor, TwoSentencePredictor())
-    assert _learn_blocking(predictor, _dev(" ".join(SENTENCES[:2]))) is False
+    assert learn_blocking(predictor, _dev(" ".join(SENTENCES[:2]))) is False
 
 
 def test_blocking_is_kept_when_it_does_not_hurt() -> None:
     predictor = cast(Predictor, TwoSentencePredictor())
-    assert _learn_blocking(predictor, _dev(SENTENCES[0])) is True
-    assert _learn_blocking(predictor, []) is True
+    assert learn_blocking(predictor, _dev(SENTENCES[0])) is True
+    assert learn_blocking(predictor, []) is True
 
 
 class RuleDependentPredictor:
@@ -52,7 +52,7 @@ class RuleDependentPredictor:
 
 def test_the_rule_with_the_better_dev_rouge_is_kept() -> None:
     predictor = cast(Predictor, RuleDependentPredictor())
-    assert _learn_selection(predictor, _dev(SENTENCES[1])) == "expected-f1"
-    assert _learn_selection(predictor, _dev(SENTENCES[0])) == "probability"
-    assert _learn_selection(predictor, _dev(SENTENCES[2])) == "probability"  # a tie keeps probability
-    assert _learn_selection(predictor, []) == "probability"
+    assert learn_selection(predictor, _dev(SENTENCES[1])) == "expected-f1"
+    assert learn_selection(predictor, _dev(SENTENCES[0])) == "probability"
+    assert learn_selection(predictor, _dev(SENTENCES[2])) == "probability"  # a tie keeps probability
+    assert learn_selection(predictor, []) == "probability"

@@ -11,13 +11,18 @@ from typing import Any
 import pytest
 import torch
 
-import training.train
+import training.model_card
+import training.plots
+import training.trainer
 from textcnn import Predictor, artifact
 from training import checkpoint, config_file
+from training.cli import main, parse_args
 from training.data import load_examples
 from training.evaluate import as_fractions, evaluate
 from training.interrupt import Interrupted
-from training.train import TrainConfig, _field_types, main, parse_args, train, work_folder
+from training.run_config import TrainConfig, field_types
+from training.train import train
+from training.workspace import work_folder
 
 
 def tiny(data_dir: Path, out: Path, **changes: Any) -> TrainConfig:
@@ -107,15 +112,15 @@ def test_overwrite_replaces_the_model_only_when_the_new_one_is_complete(
 ) -> None:
     out = tmp_path / "model"
     first = artifact.fingerprint(train(tiny(data_dir, out)))
-    broken = training.train._model_card
+    broken = training.model_card.render
 
     def failing(*args: Any) -> str:
         raise RuntimeError("disk full")
 
-    monkeypatch.setattr(training.train, "_model_card", failing)
+    monkeypatch.setattr(training.model_card, "render", failing)
     with pytest.raises(RuntimeError, match="disk full"):
         train(tiny(data_dir, out, seed=4, overwrite=True))
-    monkeypatch.setattr(training.train, "_model_card", broken)
+    monkeypatch.setattr(training.model_card, "render", broken)
     assert artifact.fingerprint(out) == first  # the old model, whole and loadable
     Predictor.load(out)
     second = artifact.fingerprint(train(tiny(data_dir, out, seed=4, overwrite=True)))
@@ -130,7 +135,7 @@ def test_a_run_that_fails_before_its_first_checkpoint_leaves_nothing(
     def failing(*args: Any) -> None:
         raise RuntimeError("out of memory")
 
-    monkeypatch.setattr(training.train, "_loss", failing)
+    monkeypatch.setattr(training.trainer, "training_loss", failing)
     with pytest.raises(RuntimeError):
         train(tiny(data_dir, tmp_path / "model"))
     assert list(tmp_path.iterdir()) == []
@@ -151,7 +156,7 @@ def test_resume_continues_a_kept_checkpoint_and_records_a_repeatable_run(
     assert metrics["train_seconds"] >= kept > 0
     assert not checkpoint.path(out).exists() and not work_folder(out).exists()
     # the written settings repeat the run, not its resume, from any working directory
-    written = config_file.read(out / "training.toml", _field_types())
+    written = config_file.read(out / "training.toml", field_types())
     assert written["resume"] is False and json.loads((out / "training.json").read_text())["resume"] is False
     elsewhere = tmp_path / "elsewhere"
     elsewhere.mkdir()
@@ -167,7 +172,7 @@ def test_an_interrupted_run_resumes_from_its_work_folder(
     tmp_path: Path, data_dir: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
     out = tmp_path / "model"
-    loss = training.train._loss
+    loss = training.trainer.training_loss
     calls = {"n": 0}
 
     def interrupting(*args: Any) -> Any:
@@ -176,7 +181,7 @@ def test_an_interrupted_run_resumes_from_its_work_folder(
             signal.raise_signal(signal.SIGINT)
         return loss(*args)
 
-    monkeypatch.setattr(training.train, "_loss", interrupting)
+    monkeypatch.setattr(training.trainer, "training_loss", interrupting)
     with pytest.raises(Interrupted):
         train(tiny(data_dir, out))
     monkeypatch.undo()
@@ -210,13 +215,13 @@ def test_a_classifier_s_card_tells_the_figures_of_the_model_it_describes(
     tmp_path: Path, data_dir: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     plotted: list[list[dict[str, Any]]] = []
-    curves = training.train.plots.learning_curves
+    curves = training.plots.learning_curves
 
     def recording(history: list[dict[str, Any]], out: Path, best_epoch: int | None = None) -> Path:
         plotted.append(history)
         return curves(history, out, best_epoch)
 
-    monkeypatch.setattr(training.train.plots, "learning_curves", recording)
+    monkeypatch.setattr(training.plots, "learning_curves", recording)
     test = data_dir / "trec_train.jsonl"
     out = train(tiny(data_dir, tmp_path / "model", test=str(test)))
     card = (out / "README.md").read_text()

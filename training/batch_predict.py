@@ -1,6 +1,6 @@
 """Batch prediction for corpora of any size: stream documents through a model into JSONL.
 
-    python -m training.predict --model runs/bbc --data corpus.jsonl.gz --out predictions.jsonl
+    python -m training.batch_predict --model runs/bbc --data corpus.jsonl.gz --out predictions.jsonl
 
 Input is anything training reads (JSONL/JSON/CSV/Parquet, gzipped too, a save_to_disk folder, a hub
 dataset with --split); it is streamed and handled --chunk-size documents at a time, so memory stays
@@ -20,9 +20,9 @@ A corpus across many machines or processes: `--shard I/N` predicts the rows whos
 into `<--out>.shard-I-of-N`, and `--merge N --out <--out>` interleaves the N shard files back into
 input order, the same bytes one unsharded run writes:
 
-    python -m training.predict --model runs/bbc --data corpus.jsonl.gz --out preds.jsonl --shard 0/4
+    python -m training.batch_predict --model runs/bbc --data corpus.jsonl.gz --out preds.jsonl --shard 0/4
     ...                                                                                   --shard 3/4
-    python -m training.predict --merge 4 --out preds.jsonl
+    python -m training.batch_predict --merge 4 --out preds.jsonl
 """
 
 import argparse
@@ -50,7 +50,7 @@ from training import flags
 from training.data import DataError, model_fields, stream_rows
 from training.evaluate import add_length_flags
 
-logger = logging.getLogger("training.predict")
+logger = logging.getLogger(__name__)
 
 TASKS = ("both", "classify", "summarize")
 
@@ -89,7 +89,7 @@ def parse_shard(text: str) -> Shard:
 
 def main(argv: Sequence[str] | None = None) -> None:
     parser = argparse.ArgumentParser(
-        prog="python -m training.predict",
+        prog="python -m training.batch_predict",
         description=__doc__,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
