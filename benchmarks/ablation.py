@@ -21,6 +21,7 @@ from typing import Any
 from textcnn.predict import Predictor
 from training.data import Fields, load_examples
 from training.evaluate import evaluate
+from training.exits import one_line_errors
 from training.run_config import TrainConfig
 from training.train import train
 
@@ -28,6 +29,7 @@ TASKS = {"joint": "auto", "classification only": "classify", "summarization only
 METRICS = ("accuracy", "macro_f1", "rouge1", "rouge2", "rougeLsum")
 
 
+@one_line_errors()
 def main(argv: Sequence[str] | None = None) -> None:
     parser = argparse.ArgumentParser(
         prog="python -m benchmarks.ablation",

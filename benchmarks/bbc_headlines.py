@@ -15,6 +15,8 @@ import json
 from collections.abc import Iterator
 from pathlib import Path
 
+from training.exits import one_line_errors
+
 SPLITS = {"train": "train.jsonl.gz", "dev": "dev.jsonl", "test": "test.jsonl"}
 
 
@@ -28,6 +30,7 @@ def _rows(path: Path) -> Iterator[dict[str, str]]:
                 yield {"id": row["id"], "text": body, "summary": headline.strip()}
 
 
+@one_line_errors()
 def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter

@@ -36,6 +36,7 @@ from pathlib import Path
 from typing import Any
 
 from benchmarks.soak import rss_mb, wait_ready
+from training.exits import one_line_errors
 
 ROOT = Path(__file__).resolve().parents[1]
 PORT = 18240
@@ -212,6 +213,7 @@ def sigterm(root: Path, env: dict[str, str], sentences: int) -> dict[str, Any]:
         return asyncio.run(probe())
 
 
+@one_line_errors()
 def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter

@@ -40,6 +40,7 @@ from textcnn.tokenize import tokenize
 from training.cli import parse_args
 from training.data import DataError, Example, Fields, holdout, load_examples
 from training.evaluate import evaluate, macro_f1
+from training.exits import one_line_errors
 from training.run_config import DEFAULT_MODE, TrainConfig
 from training.train import train
 
@@ -69,6 +70,7 @@ class Split:
     test: list[Example]
 
 
+@one_line_errors()
 def main(argv: Sequence[str] | None = None) -> None:
     args = sys.argv[1:] if argv is None else list(argv)
     parser = argparse.ArgumentParser(
@@ -92,25 +94,22 @@ def main(argv: Sequence[str] | None = None) -> None:
     own, training_args = parser.parse_known_args([a for a in args if a != "--"])
     base = parse_args(["--train", "-", "--out", "-", "--quiet", *training_args])
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
-    for noisy in ("gensim", "training.train", "training.embeddings", "datasets"):
+    for noisy in ("gensim", "training", "datasets"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
-    try:
-        result = benchmark(
-            own.data,
-            base,
-            modes=own.modes,
-            seeds=own.seeds,
-            folds=own.folds,
-            max_folds=own.max_folds,
-            fold_field=own.fold_field,
-            baseline=own.baseline,
-            dev_only=own.dev_only,
-            out=Path(own.out) if own.out else None,
-            name=own.name,
-            command="python -m benchmarks.classification " + shlex.join(args),
-        )
-    except DataError as error:
-        raise SystemExit(f"error: {error}") from None
+    result = benchmark(
+        own.data,
+        base,
+        modes=own.modes,
+        seeds=own.seeds,
+        folds=own.folds,
+        max_folds=own.max_folds,
+        fold_field=own.fold_field,
+        baseline=own.baseline,
+        dev_only=own.dev_only,
+        out=Path(own.out) if own.out else None,
+        name=own.name,
+        command="python -m benchmarks.classification " + shlex.join(args),
+    )
     print(markdown_table(result))
 
 

@@ -25,6 +25,7 @@ from benchmarks.soak import ARTICLES, machine
 from service.cpu import available_cores
 from textcnn.features import collate
 from textcnn.predict import Predictor
+from training.exits import one_line_errors
 
 
 def busy_python(stop: threading.Event, duty: float) -> None:
@@ -70,6 +71,7 @@ def beside(kind: str) -> Iterator[None]:
 KINDS = ("nothing", "thread busy half the time", "thread busy all the time", "busy process")
 
 
+@one_line_errors()
 def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter

@@ -31,9 +31,11 @@ from textcnn.config import EMBEDDING_MODES
 from textcnn.predict import Predictor
 from training.cli import parse_args
 from training.data import Example, Fields, holdout
+from training.exits import one_line_errors
 from training.train import train
 
 
+@one_line_errors()
 def main(argv: Sequence[str] | None = None) -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter, allow_abbrev=False

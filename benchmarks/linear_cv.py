@@ -25,8 +25,10 @@ from benchmarks.classification import resolve_sources, tfidf_vectorizer
 from training.bag_regression import nb_ratios, regression
 from training.bag_stage import C_GRID
 from training.data import Fields, load_examples
+from training.exits import one_line_errors
 
 
+@one_line_errors()
 def main(argv: Sequence[str] | None = None) -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter

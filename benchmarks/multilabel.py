@@ -42,12 +42,14 @@ from training import multilabel
 from training.cli import parse_args
 from training.data import Example, label_set, load_examples
 from training.evaluate import evaluate
+from training.exits import one_line_errors
 from training.train import train
 
 C_GRID = (0.1, 0.3, 1.0, 3.0, 10.0)
 FIGURES = ("micro_f1", "macro_f1", "samples_f1", "subset_accuracy", "hamming_loss")
 
 
+@one_line_errors()
 def main(argv: Sequence[str] | None = None) -> None:
     args_list = sys.argv[1:] if argv is None else list(argv)
     extra = args_list[args_list.index("--") + 1 :] if "--" in args_list else []

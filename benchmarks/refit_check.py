@@ -23,8 +23,10 @@ from sklearn.linear_model import LogisticRegression
 from benchmarks.classification import plan, resolve_sources, tfidf_vectorizer
 from training.bag_stage import C_GRID
 from training.data import Example, Fields, holdout
+from training.exits import one_line_errors
 
 
+@one_line_errors()
 def main(argv: Sequence[str] | None = None) -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter

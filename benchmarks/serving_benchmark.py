@@ -65,6 +65,7 @@ from textcnn.features import Document, collate
 from textcnn.predict import DEFAULT_MODEL_DIR, Predictor, bf16_supported
 from textcnn.sentences import split_sentences
 from textcnn.tokenize import tokenize
+from training.exits import one_line_errors
 
 logger = logging.getLogger("serving_benchmark")
 
@@ -625,6 +626,7 @@ def _latency(run: dict[str, Any]) -> str:
     return f"{run['p50_ms']:.1f} / {run['p95_ms']:.1f} / {run['p99_ms']:.1f}"
 
 
+@one_line_errors()
 def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter

@@ -33,6 +33,8 @@ from typing import Any
 import httpx
 from prometheus_client.parser import text_string_to_metric_families
 
+from training.exits import one_line_errors
+
 ROOT = Path(__file__).resolve().parents[1]
 ARTICLES = ROOT / "data" / "bbc_news_summary" / "test.jsonl"
 logger = logging.getLogger("soak")
@@ -272,6 +274,7 @@ def machine() -> dict[str, Any]:
     }
 
 
+@one_line_errors()
 def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter

@@ -21,6 +21,7 @@ from textcnn.predict import Predictor
 from textcnn.sentences import split_sentences
 from training.data import Fields, load_examples
 from training.evaluate import ROUGE_TYPES, rouge
+from training.exits import one_line_errors
 from training.oracle import oracle_selection
 
 # A system maps (text, sentence count k or None for its own default, reference) to its sentences;
@@ -112,6 +113,7 @@ def to_markdown(rows: Sequence[dict[str, Any]]) -> str:
     return "\n".join(lines)
 
 
+@one_line_errors()
 def main(argv: Sequence[str] | None = None) -> None:
     parser = argparse.ArgumentParser(
         prog="python -m benchmarks.summarization",

@@ -35,6 +35,7 @@ import torch
 
 from textcnn import artifact
 from textcnn.predict import DEFAULT_MODEL_DIR
+from training.exits import one_line_errors
 
 ROOT = Path(__file__).resolve().parents[1]
 ARTICLE = json.loads((ROOT / "tests" / "data" / "bbc_dev.jsonl").read_text(encoding="utf-8").splitlines()[0])[
@@ -111,6 +112,7 @@ def metric(url: str, name: str) -> float:
     return sum(float(line.rsplit(" ", 1)[1]) for line in text.splitlines() if line.startswith(name))
 
 
+@one_line_errors()
 def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter

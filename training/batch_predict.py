@@ -44,11 +44,11 @@ from typing import Any, TextIO
 
 from tqdm import tqdm
 
-from textcnn.errors import TextCNNError
 from textcnn.predict import Predictor
 from training import flags
 from training.data import DataError, model_fields, stream_rows
 from training.evaluate import add_length_flags
+from training.exits import one_line_errors
 
 logger = logging.getLogger(__name__)
 
@@ -87,6 +87,7 @@ def parse_shard(text: str) -> Shard:
     return shard
 
 
+@one_line_errors()
 def main(argv: Sequence[str] | None = None) -> None:
     parser = argparse.ArgumentParser(
         prog="python -m training.batch_predict",
@@ -118,10 +119,7 @@ def main(argv: Sequence[str] | None = None) -> None:
         if args.model or args.data or args.shard:
             parser.error("--merge takes only --out: it joins the shard files a --shard run wrote")
         flags.check(parser, vars(args), {"merge": flags.AT_LEAST_1})
-        try:
-            merged = merge(args.out, args.merge)
-        except DataError as error:
-            raise SystemExit(f"error: {error}") from None
+        merged = merge(args.out, args.merge)
         logger.info("merged %d rows from %d shards into %s", merged, args.merge, args.out)
         return
     for required in ("model", "data"):
@@ -142,29 +140,26 @@ def main(argv: Sequence[str] | None = None) -> None:
     shard = args.shard or Shard()
     target = shard.path(args.out) if args.shard else args.out
     started = time.perf_counter()
-    try:
-        predictor = Predictor.load(args.model, batch_size=args.batch_size)
-        rows = stream_rows(args.data, split=args.split, config=args.dataset_config)
-        with _output(target) as out:
-            count, total = predict(
-                predictor,
-                rows,
-                out,
-                task=args.task,
-                text_field=args.text_field or model_fields(args.model).text,
-                id_field=args.id_field,
-                chunk_size=args.chunk_size,
-                max_sentences=args.max_sentences,
-                ratio=args.ratio,
-                max_words=args.max_words,
-                shard=shard,
-                progress=not args.quiet,
-                source=args.data,
-            )
-        if args.shard:
-            _write_receipt(shard, args.out, count, total)
-    except TextCNNError as error:
-        raise SystemExit(f"error: {error}") from None
+    predictor = Predictor.load(args.model, batch_size=args.batch_size)
+    rows = stream_rows(args.data, split=args.split, config=args.dataset_config)
+    with _output(target) as out:
+        count, total = predict(
+            predictor,
+            rows,
+            out,
+            task=args.task,
+            text_field=args.text_field or model_fields(args.model).text,
+            id_field=args.id_field,
+            chunk_size=args.chunk_size,
+            max_sentences=args.max_sentences,
+            ratio=args.ratio,
+            max_words=args.max_words,
+            shard=shard,
+            progress=not args.quiet,
+            source=args.data,
+        )
+    if args.shard:
+        _write_receipt(shard, args.out, count, total)
     seconds = time.perf_counter() - started
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # kB on Linux
     logger.info(

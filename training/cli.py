@@ -20,7 +20,6 @@ from tqdm.contrib.logging import logging_redirect_tqdm
 
 from textcnn import artifact
 from textcnn.config import DOCUMENT_POOLINGS, EMBEDDING_MODES
-from textcnn.errors import TextCNNError
 from training import checkpoint, config_file, report
 from training import flags as numbers
 from training.device import DEVICES, PRECISIONS
@@ -29,12 +28,12 @@ from training.embeddings import (
     TRAINERS,
     VECTORS_EXPECTED,
 )
+from training.exits import one_line_errors
 from training.interrupt import Interrupted
 from training.run_config import (
     BOUNDS,
-    OPTIMIZERS,
-    ORACLE_TARGETS,
     PATH_SETTINGS,
+    RETIRED,
     TASK_CHOICES,
     TrainConfig,
     embedding_mode,
@@ -85,10 +84,8 @@ HELP = {
     "max_sentence_tokens": "tokens kept per sentence",
     "epochs": "most passes over the training data (early stopping may end sooner)",
     "batch_size": "documents per optimizer step",
-    "optimizer": "optimizer of the joint stage",
-    "lr": "learning rate (default: 1e-3 for adam, 1.0 for adadelta)",
+    "lr": "Adam's learning rate",
     "summary_weight": "weight of the sentence loss beside the classification loss",
-    "oracle_targets": "sentence targets from the greedy ROUGE oracle: binary, or ranked by pick order",
     "max_norm": "Kim's max-norm constraint on the classifier's weight rows (0: off)",
     "class_weight": "class weights in the classification loss: none, balanced (inverse frequency), "
     "or label=weight pairs such as spam=3,ham=1",
@@ -116,10 +113,8 @@ def main(argv: Sequence[str] | None = None) -> None:
     logging.getLogger("gensim").setLevel(logging.WARNING)
     command = _launcher() + shlex.join(args)
     try:
-        with logging_redirect_tqdm():
+        with one_line_errors(), logging_redirect_tqdm():
             out = train(config, command=command)
-    except TextCNNError as error:
-        raise SystemExit(f"error: {error}") from None
     except (Interrupted, KeyboardInterrupt) as stop:  # KeyboardInterrupt: a second Ctrl-C, or before training
         saved = checkpoint.path(work_folder(config.out))
         if main_rank:
@@ -175,6 +170,7 @@ def parse_args(argv: Sequence[str]) -> TrainConfig:
         "wide_convolution",
         "graph_centrality",
         "group_by_length",
+        "fused_adam",
         "multi_label",
         "quiet",
         "resume",
@@ -189,10 +185,8 @@ def parse_args(argv: Sequence[str]) -> TrainConfig:
             "precision": PRECISIONS,
             "document_pooling": ("auto", *DOCUMENT_POOLINGS),
             "task": TASK_CHOICES,
-            "oracle_targets": ORACLE_TARGETS,
-            "embeddings": ("random", *TRAINERS),
+            "embeddings": TRAINERS,
             "embedding_mode": EMBEDDING_MODES,
-            "optimizer": OPTIMIZERS,
         }.get(name)
         parser.add_argument(
             "--" + name.replace("_", "-"),
@@ -243,6 +237,12 @@ def parse_args(argv: Sequence[str]) -> TrainConfig:
         help="batches of random documents (default: of documents of similar length, less padding)",
     )
     parser.add_argument(
+        "--fused-adam",
+        action=argparse.BooleanOptionalAction,
+        default=defaults["fused_adam"],
+        help="Adam's fused kernel (default: on; --no-fused-adam repeats the floats of runs made before it)",
+    )
+    parser.add_argument(
         "--multi-label",
         action="store_true",
         help="train labels as not exclusive (a sigmoid per label, thresholds learned on dev) even where "
@@ -260,7 +260,9 @@ def parse_args(argv: Sequence[str]) -> TrainConfig:
     if known.config:
         try:
             parser.set_defaults(
-                **config_file.read(known.config, types, paths=PATH_SETTINGS, outputs=("out",))
+                **config_file.read(
+                    known.config, types, paths=PATH_SETTINGS, outputs=("out",), retired=RETIRED
+                )
             )
         except ValueError as error:
             parser.error(str(error))
@@ -270,8 +272,6 @@ def parse_args(argv: Sequence[str]) -> TrainConfig:
         if not values[required]:
             parser.error(f"--{required} is required (as a flag or in --config)")
     config = TrainConfig(**values)
-    if config.optimizer not in OPTIMIZERS:
-        parser.error(f"--optimizer must be one of {', '.join(OPTIMIZERS)}")
     numbers.check(parser, asdict(config), BOUNDS)
     _check_sizes(parser, config)
     _check_out(parser, config)

@@ -26,10 +26,12 @@ def read(
     *,
     paths: Collection[str] = (),
     outputs: Collection[str] = (),
+    retired: Mapping[str, object] = {},
 ) -> dict[str, Any]:
     """The settings in `path`, checked against `types` (field name -> type), the relative `paths`
-    (and `outputs`, paths to be written) resolved as the module says. Raises ValueError for an
-    unreadable file, an unknown key or a value of the wrong type."""
+    (and `outputs`, paths to be written) resolved as the module says. A `retired` setting at the
+    value whose behaviour stayed is dropped. Raises ValueError for an unreadable file, an unknown
+    key, a retired setting at another value or a value of the wrong type."""
     path = Path(path)
     try:
         text = path.read_text(encoding="utf-8")
@@ -37,6 +39,13 @@ def read(
     except (OSError, UnicodeDecodeError, ValueError) as error:
         raise ValueError(f"--config {path}: {error}") from error
     values = {key.replace("-", "_"): value for key, value in raw.items()}
+    for key in sorted(set(values) & set(retired)):
+        if values[key] != retired[key]:
+            raise ValueError(
+                f"--config {path}: {key} = {values[key]!r} is no longer supported; "
+                f"only {retired[key]!r}, now always on, remains (remove the setting)"
+            )
+        del values[key]
     unknown = sorted(set(values) - set(types))
     if unknown:
         raise ValueError(f"--config {path}: unknown settings {unknown}; known: {', '.join(sorted(types))}")

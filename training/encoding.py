@@ -23,7 +23,9 @@ from training.oracle import cached_oracle_selections
 class TrainingDocument:
     document: Document
     label: int | None
-    targets: tuple[float, ...] | None  # > 0 for oracle sentences (see oracle_targets); None without a summary
+    targets: (
+        tuple[float, ...] | None
+    )  # > 0 for oracle sentences (1 for every oracle pick); None without a summary
     labels: tuple[int, ...] | None = None  # a multi-label document's label indices (maybe none)
 
     @property
@@ -36,7 +38,6 @@ def encode_documents(
     predictor: Predictor,
     labels: Sequence[str],
     cache_dir: Path | None,
-    oracle_targets: str,
 ) -> list[TrainingDocument]:
     documents = predictor.prepare([e.text for e in examples])
     summarized = [(d, e.summary) for d, e in zip(documents, examples, strict=True) if e.summary is not None]
@@ -51,7 +52,7 @@ def encode_documents(
     for example, document in zip(examples, documents, strict=True):
         targets = None
         if example.summary is not None:
-            targets = sentence_targets(next(selections), len(document.spans), oracle_targets)
+            targets = sentence_targets(next(selections), len(document.spans))
         encoded.append(training_document(document, example, label_index, targets))
     return encoded
 
@@ -66,13 +67,10 @@ def training_document(
     return TrainingDocument(document, label, targets, labels)
 
 
-def sentence_targets(picks: Sequence[int], num_sentences: int, kind: str) -> tuple[float, ...]:
-    """Targets for a document's sentences from the oracle's picks (in the order chosen): 1 for every
-    pick (binary), or 1 for the first pick falling evenly to 0.5 for the last (ranked); 0 elsewhere."""
-    targets = [0.0] * num_sentences
-    for rank, index in enumerate(picks):
-        targets[index] = 1.0 if kind == "binary" else 1.0 - 0.5 * rank / max(1, len(picks) - 1)
-    return tuple(targets)
+def sentence_targets(picks: Sequence[int], num_sentences: int) -> tuple[float, ...]:
+    """Targets for a document's sentences from the oracle's picks: 1 for a pick, 0 elsewhere."""
+    picked = set(picks)
+    return tuple(1.0 if i in picked else 0.0 for i in range(num_sentences))
 
 
 def corpus_idf(documents: Sequence[Document], vocab_size: int, pair_buckets: int) -> torch.Tensor:

@@ -27,17 +27,18 @@ from typing import Any
 
 from rouge_score import rouge_scorer
 
-from textcnn.errors import TextCNNError
 from textcnn.predict import Predictor
 from textcnn.sentences import split_sentences
 from training import flags, multilabel
 from training.data import DataError, Example, Fields, label_set, load_examples, model_fields
+from training.exits import one_line_errors
 
 ROUGE_TYPES = ("rouge1", "rouge2", "rougeLsum")
 UNKNOWN_LABELS = ("refuse", "skip", "score")
 FIGURES = {"accuracy", "macro_f1", "micro_f1", "samples_f1", "subset_accuracy", "hamming_loss", *ROUGE_TYPES}
 
 
+@one_line_errors()
 def main(argv: Sequence[str] | None = None) -> None:
     parser = argparse.ArgumentParser(
         prog="python -m training.evaluate",
@@ -66,31 +67,28 @@ def main(argv: Sequence[str] | None = None) -> None:
     args = parser.parse_args(argv)
     flags.check(parser, vars(args), flags.SUMMARY_LENGTH)
     logging.basicConfig(level=logging.WARNING, stream=sys.stderr)
-    try:
-        predictor = Predictor.load(args.model)
-        recorded = model_fields(args.model)
-        examples = load_examples(
-            args.data,
-            fields=Fields(
-                args.text_field or recorded.text,
-                args.label_field or recorded.label,
-                args.summary_field or recorded.summary,
-                recorded.label_separator,
-            ),
-            split=args.split,
-            config=args.dataset_config,
-        )
-        result = evaluate(
-            predictor,
-            examples,
-            max_sentences=args.max_sentences,
-            ratio=args.ratio,
-            max_words=args.max_words,
-            unknown_labels=args.unknown_labels,
-            threshold=args.threshold,
-        )
-    except TextCNNError as error:
-        raise SystemExit(f"error: {error}") from None
+    predictor = Predictor.load(args.model)
+    recorded = model_fields(args.model)
+    examples = load_examples(
+        args.data,
+        fields=Fields(
+            args.text_field or recorded.text,
+            args.label_field or recorded.label,
+            args.summary_field or recorded.summary,
+            recorded.label_separator,
+        ),
+        split=args.split,
+        config=args.dataset_config,
+    )
+    result = evaluate(
+        predictor,
+        examples,
+        max_sentences=args.max_sentences,
+        ratio=args.ratio,
+        max_words=args.max_words,
+        unknown_labels=args.unknown_labels,
+        threshold=args.threshold,
+    )
     print(json.dumps(as_fractions(result)))
 
 

@@ -41,7 +41,7 @@ class TrainConfig:
     multi_label: bool = False
     task: str = "auto"  # auto: what the data holds | classify | summarize (the other column is ignored)
     name: str | None = None
-    embeddings: str = "word2vec"  # in-domain vectors: word2vec (skip-gram) | cbow | fasttext | random
+    embeddings: str = "word2vec"  # in-domain vectors: word2vec (skip-gram) | cbow | fasttext
     embedding_mode: str = "multichannel"  # Kim (2014): rand | static | non-static | multichannel
     # sentence vectors -> document vector: max | max+mean | auto (max+mean for documents of
     # several sentences, where the mean adds what the max drops; max for one-sentence inputs)
@@ -71,12 +71,11 @@ class TrainConfig:
     epochs: int = 15
     batch_size: int = 50
     group_by_length: bool = True  # batches of documents of similar length (training/batching.py)
-    optimizer: str = "adam"  # adam | adadelta (Kim's: rho 0.95, eps 1e-6)
-    lr: float | None = None  # default: 1e-3 for adam, 1.0 for adadelta
+    lr: float = 1e-3  # Adam's learning rate, for joint training and the scorer stage
+    # Adam's fused kernel: one pass per parameter; it rounds differently from the per-tensor
+    # step in the last bit, so runs made before it repeat their floats only without it.
+    fused_adam: bool = True
     summary_weight: float = 1.0
-    # Sentence targets from the greedy oracle: binary (1 for every pick) or ranked (1 for the first
-    # pick down to 0.5 for the last, so the sentences that cover the most are ranked first).
-    oracle_targets: str = "binary"
     max_norm: float = 3.0  # Kim's max-norm constraint on the classifier's weight rows
     # weights of the classes in the classification loss: none, balanced (inverse frequency, as
     # scikit-learn's), or label=weight pairs separated by commas (unnamed labels weigh 1)
@@ -140,21 +139,20 @@ BOUNDS = {
 }
 
 
-OPTIMIZERS = ("adam", "adadelta")
-
-
 TASK_CHOICES = ("auto", "classify", "summarize")
 
 
 DEFAULT_MODE = TrainConfig.embedding_mode
 
 
-ORACLE_TARGETS = ("binary", "ranked")
+# Settings that are gone, each with the one value whose behaviour stayed: a config file may still
+# hold them at that value (older model directories do); any other value is refused.
+RETIRED = {"optimizer": "adam", "oracle_targets": "binary"}
 
 
 def field_types() -> dict[str, type]:
     """TrainConfig field -> the type a flag or config value must have."""
-    types: dict[str, type] = {"filter_widths": list, "max_steps": int, "threads": int, "lr": float}
+    types: dict[str, type] = {"filter_widths": list, "max_steps": int, "threads": int}
     for f in fields(TrainConfig):
         if f.name not in types:
             types[f.name] = str if f.default is None or f.default is MISSING else type(f.default)
@@ -216,21 +214,16 @@ def parse_class_weight(spec: str) -> str | dict[str, float]:
 
 
 def embedding_mode(config: TrainConfig) -> str:
-    """The Kim (2014) mode a run trains. `--embeddings random` without vectors is CNN-rand (the flag
-    predates the modes); static and multichannel need vectors. Raises ValueError otherwise."""
-    if config.embeddings not in {"random", *TRAINERS}:
-        raise ValueError(f"--embeddings must be one of random, {', '.join(TRAINERS)}")
+    """The Kim (2014) mode a run trains; rand takes no vectors. Raises ValueError otherwise."""
+    if config.embeddings not in TRAINERS:
+        raise ValueError(
+            f"--embeddings must be one of {', '.join(TRAINERS)} (no vectors: --embedding-mode rand)"
+        )
     if config.embedding_mode not in EMBEDDING_MODES:
         raise ValueError(f"--embedding-mode must be one of {', '.join(EMBEDDING_MODES)}")
     if config.embedding_mode == "rand":
         if named_vectors(config):
             raise ValueError("--embedding-mode rand starts from random vectors; drop --vectors")
-        return "rand"
-    if config.embeddings == "random" and not named_vectors(config):
-        if config.embedding_mode != DEFAULT_MODE:
-            raise ValueError(
-                f"--embedding-mode {config.embedding_mode} needs vectors: --embeddings or --vectors"
-            )
         return "rand"
     return config.embedding_mode
 
@@ -255,7 +248,7 @@ def vector_source(config: TrainConfig, mode: str) -> str | None:
     the default sentence-transformer where it and model2vec are installed, else None with a log
     line saying so."""
     named = named_vectors(config)
-    if named or mode == "rand" or config.vectors == "none" or config.embeddings == "random":
+    if named or mode == "rand" or config.vectors == "none":
         return named
     if sentence_transformer_folder(DEFAULT_PACKAGE) is not None and importlib.util.find_spec("model2vec"):
         return DEFAULT_PACKAGE

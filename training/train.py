@@ -200,9 +200,7 @@ def _encode(
     placeholder = ModelInfo(name="", labels=data.labels, thresholds=thresholds)
     if not world.is_main:
         distributed.barrier(world)  # rank 0 fills the oracle cache first; the others read it
-    documents = encode_documents(
-        data.train, Predictor(model, vocab, placeholder), data.labels, cache_dir, config.oracle_targets
-    )
+    documents = encode_documents(data.train, Predictor(model, vocab, placeholder), data.labels, cache_dir)
     if world.is_main:
         distributed.barrier(world)
     if model.scorer is not None or model.words is not None:
@@ -314,7 +312,7 @@ def _learn_on_dev(
             epochs=config.scorer_epochs,
             patience=config.patience,
             batch_size=config.batch_size,
-            lr=config.lr if config.optimizer == "adam" and config.lr else 1e-3,
+            lr=config.lr,
             seed=config.seed,
         )
     return info, stages
@@ -406,7 +404,7 @@ def _seed_everything(seed: int) -> None:
     torch.manual_seed(seed)
 
 
-if __name__ == "__main__":
-    from training.cli import main
+if __name__ == "__main__":  # `python -m training.train` runs the command line
+    from training import cli
 
-    main()
+    cli.main()

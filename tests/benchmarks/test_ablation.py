@@ -14,7 +14,7 @@ def test_each_task_gets_its_own_metrics(tmp_path: Path, data_dir: Path) -> None:
         seeds=[1],
         epochs=1,
         patience=1,
-        embeddings="random",
+        embedding_mode="rand",
         embedding_dim=16,
         num_filters=8,
         context_dim=8,

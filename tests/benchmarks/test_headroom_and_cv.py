@@ -19,7 +19,7 @@ def test_headroom_check_trains_both_sizes_and_an_ensemble_of_one_is_the_model(
     out = tmp_path / "headroom.json"
     headroom_check.main(
         ["--data", str(data_dir / "trec_train.jsonl"), "--seeds", "1", "2", "--out", str(out), "--",
-         "--embeddings", "random", "--embedding-dim", "16", "--num-filters", "8", "--epochs", "2",
+         "--embedding-mode", "rand", "--embedding-dim", "16", "--num-filters", "8", "--epochs", "2",
          "--min-freq", "1", "--threads", "1"]
     )  # fmt: skip
     result = json.loads(out.read_text())

@@ -102,7 +102,7 @@ def question_server(data_dir: Path, tmp_path_factory: pytest.TempPathFactory) ->
         train=str(data_dir / "trec_train.jsonl"),
         out=str(tmp_path_factory.mktemp("models") / "questions"),
         name="questions",
-        embeddings="random",
+        embedding_mode="rand",
         embedding_dim=16,
         num_filters=8,
         min_freq=1,
@@ -128,7 +128,7 @@ def summary_server(data_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> 
         out=str(tmp_path_factory.mktemp("models") / "summaries"),
         name="summaries",
         bag_of_words=False,  # it adds to the class logits, and this model has none
-        embeddings="random",
+        embedding_mode="rand",
         embedding_dim=16,
         num_filters=8,
         context_dim=8,

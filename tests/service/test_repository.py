@@ -40,7 +40,7 @@ def tiny(train_file: Path, out: Path, **settings: Any) -> Path:
     config = TrainConfig(
         train=str(train_file),
         out=str(out),
-        embeddings="random",
+        embedding_mode="rand",
         embedding_dim=16,
         num_filters=8,
         context_dim=8,

@@ -36,7 +36,7 @@ def confident(data_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Predi
         out=str(tmp_path_factory.mktemp("models") / "confident"),
         task="classify",
         bag_of_words=False,  # the n-grams' attribution is the CNN's; the bag would drown it out
-        embeddings="random",
+        embedding_mode="rand",
         embedding_dim=32,
         num_filters=16,
         min_freq=1,

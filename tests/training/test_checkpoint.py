@@ -26,7 +26,7 @@ def trec_config(data_dir: Path, out: Path) -> TrainConfig:
     return TrainConfig(
         train=str(data_dir / "trec_train.jsonl"),
         out=str(out),
-        embeddings="random",
+        embedding_mode="rand",
         embedding_dim=16,
         num_filters=8,
         min_freq=1,
@@ -99,7 +99,7 @@ def test_ctrl_c_message_says_how_to_resume(
     tmp_path: Path, data_dir: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
     out = tmp_path / "m"
-    args = ["--train", str(data_dir / "trec_train.jsonl"), "--out", str(out), "--embeddings", "random"]
+    args = ["--train", str(data_dir / "trec_train.jsonl"), "--out", str(out), "--embedding-mode", "rand"]
     args += ["--embedding-dim", "8", "--num-filters", "4", "--quiet"]
     interrupt_at(monkeypatch, [3])
     with pytest.raises(SystemExit) as stopped:

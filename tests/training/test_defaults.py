@@ -30,7 +30,7 @@ def test_no_flags_give_the_benchmarked_recipe() -> None:
 def test_auto_vectors_are_the_installed_sentence_transformer() -> None:
     config = parse_args(BASE)
     assert vector_source(config, embedding_mode(config)) == DEFAULT_PACKAGE
-    for opt_out in (["--vectors", "none"], ["--embeddings", "random"], ["--embedding-mode", "rand"]):
+    for opt_out in (["--vectors", "none"], ["--embedding-mode", "rand"]):
         chosen = parse_args([*BASE, *opt_out])
         assert vector_source(chosen, embedding_mode(chosen)) is None, opt_out
     named = parse_args([*BASE, "--vectors", DEFAULT_PACKAGE, "--embedding-mode", "static"])
@@ -66,7 +66,7 @@ def test_a_summarization_only_run_has_no_bag_of_words(tmp_path: Path, data_dir: 
     config = TrainConfig(
         train=str(summaries),
         out=str(tmp_path / "model"),
-        embeddings="random",
+        embedding_mode="rand",
         embedding_dim=16,
         num_filters=8,
         context_dim=8,

@@ -177,7 +177,7 @@ def test_a_bad_class_weight_is_a_usage_error(spec: str, capsys: pytest.CaptureFi
 
 @pytest.mark.slow
 def test_balanced_weights_reach_the_loss_and_the_metrics(tmp_path: Path, data_dir: Path) -> None:
-    out = train_trec_briefly(tmp_path, data_dir, embeddings="random", class_weight="balanced")
+    out = train_trec_briefly(tmp_path, data_dir, embedding_mode="rand", class_weight="balanced")
     metrics = json.loads((out / "metrics.json").read_text())
     weights, counts = metrics["class_weights"], metrics["label_counts"]["train"]
     rarest = min(counts, key=counts.get)

@@ -31,7 +31,7 @@ def test_two_gloo_processes_agree_and_match_one(tmp_path: Path, data_dir: Path) 
     source = str(data_dir / "trec_train.jsonl")
     command = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2"]
     command += ["-m", "training.train", "--train", source, "--out", str(tmp_path / "ddp")]
-    command += ["--embeddings", "random", "--quiet", *flags]
+    command += ["--embedding-mode", "rand", "--quiet", *flags]
     environment = os.environ | {"OMP_NUM_THREADS": "1"}
     # A session of its own, so a hang can be ended with torchrun's workers rather than without them.
     with subprocess.Popen(
@@ -50,7 +50,7 @@ def test_two_gloo_processes_agree_and_match_one(tmp_path: Path, data_dir: Path) 
     assert process.returncode == 0, stderr[-3000:]
     ddp = artifact.read_extra(tmp_path / "ddp", "metrics.json")
     single_dir = train(
-        TrainConfig(train=source, out=str(tmp_path / "one"), embeddings="random", quiet=True, **settings)
+        TrainConfig(train=source, out=str(tmp_path / "one"), embedding_mode="rand", quiet=True, **settings)
     )
     single = artifact.read_extra(single_dir, "metrics.json")
 

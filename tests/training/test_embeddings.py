@@ -171,16 +171,17 @@ def test_model_directories_without_a_mode_load_as_non_static() -> None:
 
 def test_mode_flags_are_checked() -> None:
     base = ["--train", "t.jsonl", "--out", "o"]
-    assert parse_args([*base, "--embeddings", "random"]).embeddings == "random"
+    assert parse_args([*base, "--embedding-mode", "rand"]).embedding_mode == "rand"
     for bad in (
-        ["--embedding-mode", "static", "--embeddings", "random"],
+        ["--embeddings", "random"],  # retired: --embedding-mode rand says it
         ["--embedding-mode", "rand", "--vectors", "v.txt"],
         ["--embeddings", "glove"],
-        ["--optimizer", "sgd"],
+        ["--optimizer", "adadelta"],  # retired: Adam is the one optimizer
+        ["--oracle-targets", "ranked"],  # retired: targets are binary
     ):
         with pytest.raises(SystemExit):
             parse_args([*base, *bad])
-    assert parse_args([*base, "--optimizer", "adadelta", "--lr", "0.5"]).lr == 0.5
+    assert parse_args([*base, "--lr", "0.5"]).lr == 0.5
 
 
 @pytest.mark.slow
@@ -196,7 +197,6 @@ def test_training_with_pretrained_vectors(tmp_path: Path, data_dir: Path, mode: 
             num_filters=8,
             min_freq=1,
             epochs=2,
-            optimizer="adadelta",
             batch_size=50,
             quiet=True,
         )

@@ -27,7 +27,7 @@ def renamed_model(tmp_path_factory: pytest.TempPathFactory, data_dir: Path) -> t
         out=str(folder / "model"),
         text_field="question",
         label_field="kind",
-        embeddings="random",
+        embedding_mode="rand",
         embedding_dim=16,
         num_filters=8,
         min_freq=1,

@@ -147,7 +147,7 @@ def test_dev_labels_unseen_in_training_are_left_out_with_a_warning(
         dev=write(tmp_path / "dev.jsonl", dev),
         out=str(tmp_path / "model"),
         vectors="none",
-        embeddings="random",
+        embedding_mode="rand",
         embedding_dim=8,
         num_filters=4,
         epochs=1,

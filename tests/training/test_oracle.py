@@ -50,8 +50,7 @@ def test_fast_rouge_matches_hand_computation() -> None:
     assert r2 == 1 / 2  # "the cat" of two bigrams on each side
 
 
-def test_ranked_targets_fall_from_the_first_pick_to_the_last() -> None:
-    assert sentence_targets([3, 0, 1], 5, "binary") == (1.0, 1.0, 0.0, 1.0, 0.0)
-    assert sentence_targets([3, 0, 1], 5, "ranked") == (0.75, 0.5, 0.0, 1.0, 0.0)
-    assert sentence_targets([2], 3, "ranked") == (0.0, 0.0, 1.0)
-    assert sentence_targets([], 2, "ranked") == (0.0, 0.0)
+def test_every_pick_is_a_positive_target() -> None:
+    assert sentence_targets([3, 0, 1], 5) == (1.0, 1.0, 0.0, 1.0, 0.0)
+    assert sentence_targets([2], 3) == (0.0, 0.0, 1.0)
+    assert sentence_targets([], 2) == (0.0, 0.0)

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from textcnn import Predictor, artifact
+from textcnn import DEFAULT_MODEL_DIR, Predictor, artifact
 from training import config_file, report
 from training.cli import parse_args
 from training.run_config import TrainConfig, field_types
@@ -69,6 +69,8 @@ def test_config_file_then_flags(tmp_path: Path) -> None:
         ('epochs = "three"\n', "epochs must be int"),
         ("quiet = 1\n", "quiet must be bool"),
         ("epochs = \n", "Invalid value"),
+        ('oracle_targets = "ranked"\n', "oracle_targets = 'ranked' is no longer supported; only 'binary'"),
+        ('optimizer = "adadelta"\n', "optimizer = 'adadelta' is no longer supported; only 'adam'"),
     ],
 )
 def test_bad_config_files(
@@ -78,6 +80,14 @@ def test_bad_config_files(
     with pytest.raises(SystemExit):
         parse_args(["--config", str(tmp_path / "run.toml"), "--train", "t", "--out", "m"])
     assert message in capsys.readouterr().err
+
+
+def test_the_default_model_settings_still_read_with_their_retired_keys(tmp_path: Path) -> None:
+    """Model directories written before some settings were retired hold them at the kept value."""
+    shipped = DEFAULT_MODEL_DIR / config_file.FILENAME
+    assert 'oracle_targets = "binary"' in shipped.read_text()
+    config = parse_args(["--config", str(shipped), "--out", str(tmp_path / "rebuilt")])
+    assert (config.embedding_mode, config.batch_size, config.lr) == ("non-static", 32, 1e-3)
 
 
 def test_train_and_out_may_come_from_either(capsys: pytest.CaptureFixture[str]) -> None:
@@ -93,7 +103,7 @@ def test_bf16_autocast_trains_on_cpu(tmp_path: Path, data_dir: Path) -> None:
         TrainConfig(
             train=str(data_dir / "bbc_train.jsonl"),
             out=str(tmp_path / "bf16"),
-            embeddings="random",
+            embedding_mode="rand",
             embedding_dim=16,
             num_filters=8,
             context_dim=8,

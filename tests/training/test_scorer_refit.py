@@ -29,9 +29,7 @@ def setup(
 ) -> tuple[TextCNN, Predictor, list[TrainingDocument], list[Example]]:
     model, vocab, info = artifact.load(bbc_model_dir)
     predictor = Predictor(model, vocab, info)
-    documents = encode_documents(
-        _examples(data_dir / "bbc_train.jsonl"), predictor, info.labels, None, "binary"
-    )
+    documents = encode_documents(_examples(data_dir / "bbc_train.jsonl"), predictor, info.labels, None)
     return model, predictor, documents, _examples(data_dir / "bbc_dev.jsonl")
 
 

@@ -30,7 +30,7 @@ def tiny(data_dir: Path, out: Path, **changes: Any) -> TrainConfig:
     config = TrainConfig(
         train=str(data_dir / "trec_train.jsonl"),
         out=str(out),
-        embeddings="random",
+        embedding_mode="rand",
         embedding_dim=8,
         num_filters=4,
         min_freq=1,
@@ -200,7 +200,7 @@ def test_a_finished_run_says_where_the_model_went_even_quietly(
     tmp_path: Path, data_dir: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     out = tmp_path / "model"
-    main(["--train", str(data_dir / "trec_train.jsonl"), "--out", str(out), "--embeddings", "random",
+    main(["--train", str(data_dir / "trec_train.jsonl"), "--out", str(out), "--embedding-mode", "rand",
           "--embedding-dim", "8", "--num-filters", "4", "--epochs", "1", "--quiet"])  # fmt: skip
     printed = capsys.readouterr().out.splitlines()
     assert printed == [
