@@ -1,12 +1,13 @@
 """The model directory: everything needed to predict, checked strictly on load.
 
 Layout (format version 1):
-    config.json       architecture (ModelConfig), name, label names, default summary length, and
-                      for a multi-label model each label's threshold
+    config.json       config version (textcnn.config.CONFIG_VERSION), architecture (ModelConfig),
+                      name, label names, default summary length, the summary choices learned on
+                      dev, and for a multi-label model each label's threshold
     vocab.json        the token list, ids in order
     model.safetensors the state_dict
     manifest.json     format version and the sha256 of every other file
-plus any files the trainer adds (metrics.json, training.json, README.md), also in the manifest.
+plus any files the trainer adds (metrics.json, training.toml, README.md), also in the manifest.
 Optional, read only by the demo page:
     README.md         the model card; its first paragraph after the title says what the model is for
     examples.json     texts to try the model on: a JSON list of {"title": str, "text": str} objects,
@@ -24,7 +25,7 @@ from typing import Any
 from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 
-from textcnn.config import ModelConfig, ModelInfo, SummaryLength
+from textcnn.config import CONFIG_VERSION, ModelConfig, ModelInfo, SummaryLength
 from textcnn.errors import ModelLoadError
 from textcnn.model import TextCNN
 from textcnn.selection import SELECTION_RULES
@@ -32,6 +33,9 @@ from textcnn.vocab import Vocabulary
 
 FORMAT_VERSION = 1
 CONFIG = "config.json"
+# What a version-1 config.json (textcnn.config.CONFIG_VERSION) meant by lacking these: made before
+# they were learned on dev, a model blocked trigrams, ranked by probability and was single-label.
+VERSION_1_INFO_ABSENT: dict[str, Any] = {"block_trigrams": True, "selection": "probability", "thresholds": []}
 VOCAB = "vocab.json"
 WEIGHTS = "model.safetensors"
 MANIFEST = "manifest.json"
@@ -51,12 +55,13 @@ def save(
     directory = Path(directory)
     directory.mkdir(parents=True, exist_ok=True)
     config = {
+        "config_version": CONFIG_VERSION,
         "name": info.name,
         "labels": list(info.labels),
         "summary_length": asdict(info.summary_length),
         "block_trigrams": info.block_trigrams,
         "selection": info.selection,
-        **({"thresholds": list(info.thresholds)} if info.thresholds else {}),
+        "thresholds": list(info.thresholds),
         "model": model.config.to_dict(),
     }
     (directory / CONFIG).write_text(json.dumps(config, indent=2) + "\n", encoding="utf-8")
@@ -110,15 +115,23 @@ def load(directory: str | Path) -> tuple[TextCNN, Vocabulary, ModelInfo]:
                 "changed or truncated; copy the model directory again"
             )
     raw = _read_json(directory, CONFIG)
+    version = raw.get("config_version", 1) if isinstance(raw, dict) else None
+    if version not in range(1, CONFIG_VERSION + 1):
+        raise ModelLoadError(
+            f"{directory / CONFIG}: config_version {version!r} is not supported by this textcnn (reads "
+            f"1 to {CONFIG_VERSION}); upgrade textcnn or retrain the model"
+        )
+    if version == 1:  # written before versions: learned later, these were absent
+        raw = {**VERSION_1_INFO_ABSENT, **raw}
     try:
-        config = ModelConfig.from_dict(raw["model"])
+        config = ModelConfig.from_dict(raw["model"], version)
         info = ModelInfo(
             name=str(raw["name"]),
             labels=tuple(str(label) for label in raw["labels"]),
             summary_length=SummaryLength(**raw["summary_length"]),
-            block_trigrams=raw.get("block_trigrams", True),  # absent before it was learned
-            selection=raw.get("selection", "probability"),  # likewise
-            thresholds=tuple(float(t) for t in raw.get("thresholds", ())),
+            block_trigrams=raw["block_trigrams"],
+            selection=raw["selection"],
+            thresholds=tuple(float(t) for t in raw["thresholds"]),
         )
         if not isinstance(info.block_trigrams, bool):
             raise TypeError("block_trigrams must be true or false")

@@ -9,6 +9,21 @@ from typing import Any
 EMBEDDING_MODES = ("rand", "static", "non-static", "multichannel")
 DOCUMENT_POOLINGS = ("max", "max+mean")
 
+# config.json's `config_version`. A file without one is version 1, written before versions: a key it
+# lacks is a setting added after the model was made, so the model was made without it, and
+# VERSION_1_ABSENT says what that meant. Version 2 files hold every key, and a missing one is an
+# error; a setting added later raises the version and says what its absence meant.
+CONFIG_VERSION = 2
+VERSION_1_ABSENT: dict[str, Any] = {
+    "embedding_mode": "non-static",
+    "wide_convolution": False,
+    "document_pooling": "max",
+    "bag_of_words": False,
+    "word_pair_buckets": 0,
+    "graph_centrality": False,
+    "multi_label": False,
+}
+
 
 # Bounds on the sizes a config may ask for: far above any trained model, far below what would
 # exhaust a machine's memory while the network is built.
@@ -44,10 +59,10 @@ class ModelConfig:
     max_sentence_tokens: int = 100  # longer sentences are truncated before encoding
     # Kim (2014): rand | static | non-static | multichannel. rand and non-static build the same
     # network (one tuned table; they differ only in its initial values); static freezes the table;
-    # multichannel adds a frozen copy. The default is what model directories without the key hold.
+    # multichannel adds a frozen copy.
     embedding_mode: str = "non-static"
     # Wide convolution (textcnn.encoder): filters also read the n-grams that hang over a sentence's
-    # ends into zero padding, as Kim's code does. Off in model directories made before it.
+    # ends into zero padding, as Kim's code does.
     wide_convolution: bool = False
     # How sentence vectors become the document vector. max: the largest response of each filter
     # anywhere in the document (Kim's max-over-time). max+mean: that, and beside it the mean over
@@ -60,10 +75,10 @@ class ModelConfig:
     # Adjacent word pairs in the bag of words, hashed into this many slots (textcnn.bag); 0: words only.
     word_pair_buckets: int = 0
     # Give the sentence scorer each sentence's PageRank over its document's word-overlap graph
-    # (textcnn.centrality), as TextRank ranks sentences. Off in model directories made before it.
+    # (textcnn.centrality), as TextRank ranks sentences.
     graph_centrality: bool = False
     # Labels are not exclusive: a sigmoid per label instead of a softmax over them, so a document may
-    # carry several labels or none. Off in model directories made before it.
+    # carry several labels or none.
     multi_label: bool = False
 
     def __post_init__(self) -> None:
@@ -119,11 +134,19 @@ class ModelConfig:
         return data
 
     @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> "ModelConfig":
+    def from_dict(cls, data: dict[str, Any], version: int = CONFIG_VERSION) -> "ModelConfig":
+        """The config as `to_dict` wrote it in config.json of `version` (see CONFIG_VERSION).
+        Raises ValueError for an unknown or, from version 2, a missing key."""
         known = {f.name for f in fields(cls)}
         unknown = sorted(set(data) - known)
         if unknown:
             raise ValueError(f"unknown model config keys {unknown}")
+        if version == 1:
+            data = {**VERSION_1_ABSENT, **data}
+        else:
+            missing = sorted(known - set(data))
+            if missing:
+                raise ValueError(f"model config keys {missing} are missing (config_version {version})")
         return cls(**{**data, "filter_widths": tuple(data.get("filter_widths", (3, 4, 5)))})
 
 

@@ -32,6 +32,7 @@ from training.exits import one_line_errors
 from training.interrupt import Interrupted
 from training.run_config import (
     BOUNDS,
+    CONFIG_VERSION,
     PATH_SETTINGS,
     RETIRED,
     TASK_CHOICES,
@@ -261,7 +262,12 @@ def parse_args(argv: Sequence[str]) -> TrainConfig:
         try:
             parser.set_defaults(
                 **config_file.read(
-                    known.config, types, paths=PATH_SETTINGS, outputs=("out",), retired=RETIRED
+                    known.config,
+                    types,
+                    paths=PATH_SETTINGS,
+                    outputs=("out",),
+                    retired=RETIRED,
+                    version=CONFIG_VERSION,
                 )
             )
         except ValueError as error:

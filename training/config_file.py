@@ -3,7 +3,9 @@
     python -m training.train --config run.toml --epochs 4   # flags override the file
 
 Keys are TrainConfig's field names (`train_split` or `train-split`). The model directory gets the
-run's `training.toml`, which `--config` reads back to repeat the run from any working directory.
+run's `training.toml`, which `--config` reads back to repeat the run from any working directory: it
+holds every setting and the `config_version` it was written in. A file without a version (one
+written by hand) states what it changes over the current defaults.
 
 Relative paths in a file are read from the file's folder, as `training.toml` writes them, where they
 exist there (for an output, where its parent folder does); any other value, such as a hub dataset's
@@ -18,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 FILENAME = "training.toml"
+VERSION_KEY = "config_version"
 
 
 def read(
@@ -27,11 +30,13 @@ def read(
     paths: Collection[str] = (),
     outputs: Collection[str] = (),
     retired: Mapping[str, object] = {},
+    version: int = 1,
 ) -> dict[str, Any]:
     """The settings in `path`, checked against `types` (field name -> type), the relative `paths`
     (and `outputs`, paths to be written) resolved as the module says. A `retired` setting at the
-    value whose behaviour stayed is dropped. Raises ValueError for an unreadable file, an unknown
-    key, a retired setting at another value or a value of the wrong type."""
+    value whose behaviour stayed is dropped. Raises ValueError for an unreadable file, a
+    config_version above `version` (the one this code writes), an unknown key, a retired setting at
+    another value or a value of the wrong type."""
     path = Path(path)
     try:
         text = path.read_text(encoding="utf-8")
@@ -39,6 +44,12 @@ def read(
     except (OSError, UnicodeDecodeError, ValueError) as error:
         raise ValueError(f"--config {path}: {error}") from error
     values = {key.replace("-", "_"): value for key, value in raw.items()}
+    written = values.pop(VERSION_KEY, version)
+    if not isinstance(written, int) or isinstance(written, bool) or not 1 <= written <= version:
+        raise ValueError(
+            f"--config {path}: {VERSION_KEY} {written!r} is not one this textcnn reads (1 to {version}); "
+            "upgrade textcnn"
+        )
     for key in sorted(set(values) & set(retired)):
         if values[key] != retired[key]:
             raise ValueError(
@@ -60,11 +71,18 @@ def read(
     return values
 
 
-def dumps(values: Mapping[str, Any], *, folder: str | Path | None = None, paths: Collection[str] = ()) -> str:
-    """Flat TOML for strings, numbers, booleans and lists of them; None (TOML has no null) is left
-    out, which reads back as the field's default, None. The `paths` that exist here (the folder
-    itself included) are written relative to `folder`, where the file goes."""
-    lines = []
+def dumps(
+    values: Mapping[str, Any],
+    *,
+    version: int,
+    folder: str | Path | None = None,
+    paths: Collection[str] = (),
+) -> str:
+    """Flat TOML for strings, numbers, booleans and lists of them, headed by the `version` of the
+    settings; None (TOML has no null) is left out, which reads back as the field's default, None.
+    The `paths` that exist here (the folder itself included) are written relative to `folder`, where
+    the file goes."""
+    lines = [f"{VERSION_KEY} = {version}"]
     for key, value in values.items():
         if value is None:
             continue

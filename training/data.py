@@ -23,13 +23,13 @@ import itertools
 import json
 import logging
 import random
+import tomllib
 import zlib
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
-from textcnn import artifact
 from textcnn.errors import InputError
 
 logger = logging.getLogger(__name__)
@@ -59,10 +59,14 @@ class Fields:
 
 
 def model_fields(model_dir: str | Path) -> Fields:
-    """The column names the model in `model_dir` was trained with (its training.json), so that
+    """The column names the model in `model_dir` was trained with (its training.toml), so that
     evaluating or predicting on data shaped like its training data needs no field flags; the
     defaults for a model directory without the file."""
-    recorded = artifact.read_extra(model_dir, "training.json") or {}
+    settings = Path(model_dir) / "training.toml"
+    try:
+        recorded = tomllib.loads(settings.read_text(encoding="utf-8")) if settings.is_file() else {}
+    except (UnicodeDecodeError, tomllib.TOMLDecodeError) as error:
+        raise DataError(f"{settings}: {error}") from error
     defaults = Fields()
     return Fields(
         text=str(recorded.get("text_field", defaults.text)),

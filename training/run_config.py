@@ -23,7 +23,7 @@ logger = logging.getLogger(__name__)
 
 @dataclass
 class TrainConfig:
-    """One training run; written to training.json so the run can be repeated."""
+    """One training run; written to training.toml so the run can be repeated."""
 
     train: str
     out: str
@@ -145,6 +145,9 @@ TASK_CHOICES = ("auto", "classify", "summarize")
 DEFAULT_MODE = TrainConfig.embedding_mode
 
 
+# The version of the settings training.toml holds (training/config_file.py). When a default changes,
+# it goes up, and reading an older file gives its absent settings the values they had then.
+CONFIG_VERSION = 1
 # Settings that are gone, each with the one value whose behaviour stayed: a config file may still
 # hold them at that value (older model directories do); any other value is refused.
 RETIRED = {"optimizer": "adam", "oracle_targets": "binary"}

@@ -39,6 +39,7 @@ from training.embeddings import WordVectors, embedding_matrix, load_vectors, rea
 from training.encoding import TrainingDocument, corpus_idf, encode_documents, learn_summary_length
 from training.evaluate import as_fractions, evaluate
 from training.run_config import (
+    CONFIG_VERSION,
     PATH_SETTINGS,
     RESUMABLE,
     TrainConfig,
@@ -386,8 +387,9 @@ def _save(
     settings = asdict(replace(config, resume=False, overwrite=False))
     extra = {
         "metrics.json": json.dumps(metrics, indent=2) + "\n",
-        "training.json": json.dumps(settings, indent=2) + "\n",
-        config_file.FILENAME: config_file.dumps(settings, folder=out, paths=(*PATH_SETTINGS, "out")),
+        config_file.FILENAME: config_file.dumps(
+            settings, version=CONFIG_VERSION, folder=out, paths=(*PATH_SETTINGS, "out")
+        ),
         report.METRICS_LOG: (work / report.METRICS_LOG).read_text(encoding="utf-8"),
         "README.md": model_card.render(info, architecture, config, metrics, command, figures),
     }

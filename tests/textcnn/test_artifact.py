@@ -3,12 +3,18 @@
 import hashlib
 import json
 import shutil
+from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
+from typing import Any
 
 import pytest
+import torch
 
-from textcnn import ModelLoadError, Predictor, artifact
+from textcnn import DEFAULT_MODEL_DIR, ModelLoadError, Predictor, artifact
+from textcnn.config import ModelConfig, ModelInfo
+from textcnn.model import TextCNN
+from textcnn.vocab import Vocabulary
 
 
 @pytest.fixture
@@ -24,7 +30,7 @@ def test_complete_directory_loads(model_copy: Path) -> None:
         "model.safetensors",
         "manifest.json",
         "metrics.json",
-        "training.json",
+        "training.toml",
         "README.md",
     }
 
@@ -98,3 +104,52 @@ def test_a_hand_edited_config_fails_naming_the_field(
     (model / "manifest.json").write_text(json.dumps(manifest))
     with pytest.raises(ModelLoadError, match=message):
         Predictor.load(model)
+
+
+def _rewrite_config(model: Path, edit: Callable[[dict[str, Any]], None]) -> None:
+    """Change config.json and its sha256 in the manifest, as an older textcnn would have written it."""
+    config = json.loads((model / "config.json").read_text())
+    edit(config)
+    (model / "config.json").write_text(json.dumps(config))
+    manifest = json.loads((model / "manifest.json").read_text())
+    manifest["files"]["config.json"] = hashlib.sha256((model / "config.json").read_bytes()).hexdigest()
+    (model / "manifest.json").write_text(json.dumps(manifest))
+
+
+def test_a_directory_from_before_config_versions_loads_as_it_was_made(tmp_path: Path) -> None:
+    """Version 1 (no config_version): a key it lacks is a setting the model was made without."""
+    vocab = Vocabulary(["<pad>", "<unk>", "bank", "rates", "rose", "fell", "."])
+    config = ModelConfig(vocab_size=len(vocab), num_classes=2, summarize=True, embedding_dim=8, num_filters=4)
+    torch.manual_seed(0)
+    model = TextCNN(config)  # narrow, max-pooled, no centrality: what the absent keys meant
+    directory = artifact.save(tmp_path / "old", model, vocab, ModelInfo(name="old", labels=("a", "b")))
+    text = "Bank rates rose. Rates fell."
+    made = Predictor.load(directory)
+    expected = made.classify([text])[0].scores
+
+    def as_version_1(written: dict[str, Any]) -> None:
+        del written["config_version"], written["selection"], written["thresholds"]
+        for key in ("embedding_mode", "wide_convolution", "document_pooling", "graph_centrality"):
+            del written["model"][key]
+        del written["model"]["multi_label"]
+
+    _rewrite_config(directory, as_version_1)
+    old = Predictor.load(directory)
+    assert old.model.config == config and old.info.selection == "probability"
+    assert old.classify([text])[0].scores == expected
+
+
+def test_a_versioned_config_must_be_whole_and_not_newer(model_copy: Path) -> None:
+    _rewrite_config(model_copy, lambda config: config["model"].pop("wide_convolution"))
+    with pytest.raises(ModelLoadError, match=r"keys \['wide_convolution'\] are missing \(config_version 2\)"):
+        Predictor.load(model_copy)
+    _rewrite_config(model_copy, lambda config: config.update(config_version=3))
+    with pytest.raises(ModelLoadError, match="config_version 3 is not supported by this textcnn"):
+        Predictor.load(model_copy)
+
+
+def test_the_shipped_model_is_a_version_1_directory() -> None:
+    """The default model predates config versions and loads through the version-1 rules."""
+    config = json.loads((DEFAULT_MODEL_DIR / "config.json").read_text())
+    assert "config_version" not in config and "multi_label" not in config["model"]
+    assert not Predictor.load(DEFAULT_MODEL_DIR).multi_label

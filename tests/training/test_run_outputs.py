@@ -2,6 +2,8 @@
 the written-back config, the summary table; bf16 autocast on the CPU; --config files."""
 
 import json
+import shlex
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -9,7 +11,7 @@ import pytest
 from textcnn import DEFAULT_MODEL_DIR, Predictor, artifact
 from training import config_file, report
 from training.cli import parse_args
-from training.run_config import TrainConfig, field_types
+from training.run_config import CONFIG_VERSION, TrainConfig, field_types
 from training.train import train
 
 
@@ -30,8 +32,10 @@ def test_model_directory_reports_the_run(bbc_model_dir: Path) -> None:
     assert sum(map(sum, confusion)) == 20
     best = max(metrics["history"], key=lambda h: h["dev_score"])
     assert sum(confusion[i][i] for i in range(5)) / 20 == pytest.approx(best["dev_accuracy"])
-    written = config_file.read(bbc_model_dir / "training.toml", field_types())
-    assert TrainConfig(**written) == TrainConfig(**artifact.read_extra(bbc_model_dir, "training.json"))
+    settings = (bbc_model_dir / "training.toml").read_text()
+    assert settings.startswith(f"config_version = {CONFIG_VERSION}\n")
+    written = TrainConfig(**config_file.read(bbc_model_dir / "training.toml", field_types()))
+    assert written.fused_adam and written.group_by_length and not written.resume
 
 
 def test_summary_table_marks_the_best_epoch(bbc_model_dir: Path) -> None:
@@ -82,12 +86,40 @@ def test_bad_config_files(
     assert message in capsys.readouterr().err
 
 
-def test_the_default_model_settings_still_read_with_their_retired_keys(tmp_path: Path) -> None:
-    """Model directories written before some settings were retired hold them at the kept value."""
-    shipped = DEFAULT_MODEL_DIR / config_file.FILENAME
-    assert 'oracle_targets = "binary"' in shipped.read_text()
-    config = parse_args(["--config", str(shipped), "--out", str(tmp_path / "rebuilt")])
-    assert (config.embedding_mode, config.batch_size, config.lr) == ("non-static", 32, 1e-3)
+def test_retired_settings_read_at_the_value_that_stayed(tmp_path: Path) -> None:
+    """Settings files written before some settings were retired hold them at the kept value."""
+    (tmp_path / "run.toml").write_text('optimizer = "adam"\noracle_targets = "binary"\nepochs = 3\n')
+    config = parse_args(["--config", str(tmp_path / "run.toml"), "--train", "t", "--out", "m"])
+    assert config.epochs == 3 and not hasattr(config, "optimizer")
+
+
+def test_a_newer_settings_version_is_refused(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    (tmp_path / "run.toml").write_text(f"config_version = {CONFIG_VERSION + 1}\n")
+    with pytest.raises(SystemExit):
+        parse_args(["--config", str(tmp_path / "run.toml"), "--train", "t", "--out", "m"])
+    assert f"config_version {CONFIG_VERSION + 1} is not one this textcnn reads" in capsys.readouterr().err
+
+
+def _paths_resolved(config: TrainConfig) -> TrainConfig:
+    return replace(config, train=str(Path(config.train).resolve()), dev=str(Path(config.dev or "").resolve()))
+
+
+def test_the_default_model_settings_card_and_make_target_are_one_recipe(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The shipped model's training.toml, its card's command and `make default-model` repeat one run."""
+    root = DEFAULT_MODEL_DIR.parent.parent
+    monkeypatch.chdir(root)  # the card and the Makefile name paths from the repository root
+    out = ["--out", str(tmp_path / "rebuilt")]
+    from_file = parse_args(["--config", str(DEFAULT_MODEL_DIR / config_file.FILENAME), *out])
+    card = (DEFAULT_MODEL_DIR / "README.md").read_text()
+    command = next(line for line in card.splitlines() if "python -m training.train --train" in line)
+    from_card = parse_args([*shlex.split(command)[3:], *out])
+    recipe = (root / "Makefile").read_text().split("default-model:\n", 1)[1].split("\n\n", 1)[0]
+    from_make = parse_args([*shlex.split(recipe.replace("\\\n", " "))[3:], *out])
+    same = [_paths_resolved(replace(c, overwrite=False)) for c in (from_file, from_card, from_make)]
+    assert same[0] == same[1] == same[2]
+    assert not from_file.group_by_length and not from_file.fused_adam  # as the shipped model was made
 
 
 def test_train_and_out_may_come_from_either(capsys: pytest.CaptureFixture[str]) -> None:

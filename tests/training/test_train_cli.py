@@ -3,6 +3,7 @@
 import json
 import subprocess
 import sys
+import tomllib
 from pathlib import Path
 
 import pytest
@@ -87,8 +88,8 @@ def test_trec_classification_only(tmp_path: Path, data_dir: Path) -> None:
     assert terms[stage["weighting"]] in card
     assert stage["dev_log_loss"] <= stage["dev_log_loss_cnn"]
     assert predictor.info.labels == ("ABBR", "DESC", "ENTY", "HUM", "LOC", "NUM")
-    config = json.loads((out / "training.json").read_text())
-    assert config["embeddings"] == "word2vec" and config["dev"] is None
+    config = tomllib.loads((out / "training.toml").read_text())
+    assert config["embeddings"] == "word2vec" and "dev" not in config  # None is left out
     metrics = json.loads(
         run("training.evaluate", "--model", str(out), "--data", str(data_dir / "trec_train.jsonl")).stdout
     )
