@@ -37,7 +37,7 @@ from service.settings import Settings
 from service.startup import QuietStartupFailure
 from textcnn import __version__
 from textcnn.errors import TextCNNError
-from textcnn.predict import bf16_supported
+from textcnn.predict import Predictor, bf16_supported
 
 logger = logging.getLogger("service")
 
@@ -130,12 +130,14 @@ async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
     await asyncio.to_thread(repository.close)
 
 
-def _forward_passes(settings: Settings, metrics: Metrics, served: Served) -> list[MicroBatcher]:
-    """Each model (and each version of it) gets forward passes of its own."""
+def _forward_passes(
+    settings: Settings, metrics: Metrics, served: Served
+) -> tuple[Predictor, list[MicroBatcher]]:
+    """Each model (and each version of it) gets forward passes of its own: the predictor that answers
+    through them, and the micro-batchers to close."""
     predictor = served.predictor
     if not settings.micro_batching:
-        predictor.scorer = budgeted(metrics.observed(predictor.scores, served.name), settings)
-        return []
+        return predictor.with_scorer(budgeted(metrics.observed(predictor.scores, served.name), settings)), []
     batchers = [
         MicroBatcher(
             predictor.scores,
@@ -147,8 +149,7 @@ def _forward_passes(settings: Settings, metrics: Metrics, served: Served) -> lis
         )
         for _ in ("short", "long")
     ]
-    predictor.scorer = budgeted(lanes(*batchers, short_tokens=SHORT_TOKENS), settings)
-    return batchers
+    return predictor.with_scorer(budgeted(lanes(*batchers, short_tokens=SHORT_TOKENS), settings)), batchers
 
 
 def _installed(app: FastAPI, served: Served) -> None:

@@ -113,8 +113,9 @@ class Status:
         return self.state == "loaded"
 
 
-# Installs the server's scorer (micro-batching) on a freshly loaded model; returns what to close.
-Setup = Callable[["Served"], Sequence[Closeable]]
+# Routes a freshly loaded model's forward passes (micro-batching, budgets): returns the predictor
+# that answers through them, and what to close.
+Setup = Callable[["Served"], tuple[Predictor, Sequence[Closeable]]]
 
 
 def versions(folder: Path) -> list[int]:
@@ -410,7 +411,7 @@ class ModelRepository:
         if len(scores) != 1:
             raise ModelLoadError(f"{directory}: the model gave {len(scores)} answers to one document")
         served = Served(name or predictor.info.name, number, directory, fingerprint, seen, predictor)
-        served.workers = self._setup(served)
+        served.predictor, served.workers = self._setup(served)
         return served
 
     def _failed(self, entry: Entry, error: TextCNNError, seen: tuple[object, ...]) -> None:

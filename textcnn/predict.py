@@ -105,9 +105,10 @@ class Predictor:
 
     `batch_size` caps the documents of one forward pass. `max_sentences` refuses longer documents
     (LimitExceeded) before any model work. `bf16` runs convolutions and matmuls under bfloat16
-    autocast. `scorer` is how forward passes run: `self.scores` by default; a server may route them
-    through a micro-batcher that shares passes between requests. `inference` says how the encoder
-    runs (textcnn.lookup): `load` installs lookup tables; a model passed in directly keeps its encoder.
+    autocast. `scorer` is how `classify` and `summarize` run forward passes: `self.scores` by default;
+    a server may route them through a micro-batcher that shares passes between requests (see
+    `with_scorer`). `inference` says how the encoder runs (textcnn.lookup): `load` installs lookup
+    tables; a model passed in directly keeps its encoder.
     """
 
     def __init__(
@@ -120,6 +121,7 @@ class Predictor:
         max_sentences: int | None = None,
         bf16: bool = False,
         inference: Inference | None = None,
+        scorer: Scorer | None = None,
     ) -> None:
         self.model = model.eval()
         self.inference = describe(model.encoder) if inference is None else inference
@@ -128,7 +130,7 @@ class Predictor:
         self.batch_size = batch_size
         self.max_sentences = max_sentences
         self.bf16 = bf16
-        self.scorer: Scorer = self.scores
+        self.scorer: Scorer = self.scores if scorer is None else scorer
 
     @classmethod
     def load(
@@ -155,6 +157,21 @@ class Predictor:
             max_sentences=max_sentences,
             bf16=bf16,
             inference=inference,
+        )
+
+    def with_scorer(self, scorer: Scorer) -> "Predictor":
+        """A predictor of the same model and settings whose `classify` and `summarize` run their
+        forward passes through `scorer`, which may call this predictor's `scores`; this one is left
+        as it is."""
+        return Predictor(
+            self.model,
+            self.vocab,
+            self.info,
+            batch_size=self.batch_size,
+            max_sentences=self.max_sentences,
+            bf16=self.bf16,
+            inference=self.inference,
+            scorer=scorer,
         )
 
     @property

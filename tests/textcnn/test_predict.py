@@ -165,17 +165,22 @@ def test_a_pluggable_scorer_serves_classify_and_summarize(
     predictor: Predictor, train_rows: list[dict[str, str]]
 ) -> None:
     texts = [r["text"] for r in train_rows[:3]]
-    routed = Predictor(predictor.model, predictor.vocab, predictor.info)
     calls: list[tuple[int, bool]] = []
 
     def counting(documents: Sequence[Document], *, sentences: bool = True) -> list[Scores]:
         calls.append((len(documents), sentences))
-        return routed.scores(documents, sentences=sentences)
+        return predictor.scores(documents, sentences=sentences)
 
-    routed.scorer = counting
+    routed = predictor.with_scorer(counting)
     assert routed.classify(texts) == predictor.classify(texts)
     assert routed.summarize(texts) == predictor.summarize(texts)
     assert calls == [(3, False), (3, True)]  # classification never runs the sentence scorer
+    assert (routed.model, routed.batch_size, routed.inference) == (
+        predictor.model,
+        predictor.batch_size,
+        predictor.inference,
+    )
+    assert predictor.scorer == predictor.scores  # the original keeps its own passes
 
 
 def test_scores_without_sentences_skip_the_scorer_and_keep_the_class_probabilities(
