@@ -22,7 +22,7 @@ from pydantic import ValidationError
 from service import runtime
 from service.observability import configure_logging
 from service.settings import Settings, unknown_variables
-from textcnn.predict import DEFAULT_MODEL_DIR
+from textcnn import DEFAULT_MODEL_DIR
 
 logger = logging.getLogger("service")
 

@@ -35,9 +35,7 @@ from service.routes import operations, predict
 from service.routes.predict import _summary as _summary  # benchmarks/serving_benchmark.py serializes with it
 from service.settings import Settings
 from service.startup import QuietStartupFailure
-from textcnn import __version__
-from textcnn.errors import TextCNNError
-from textcnn.predict import Predictor, bf16_supported
+from textcnn import Predictor, TextCNNError, __version__, bf16_supported
 
 logger = logging.getLogger("service")
 

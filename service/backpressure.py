@@ -17,7 +17,7 @@ from collections.abc import Callable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any, TypeVar
 
-from textcnn.errors import TextCNNError
+from textcnn import TextCNNError
 
 T = TypeVar("T")
 

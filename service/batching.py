@@ -26,8 +26,7 @@ from concurrent.futures import Future
 from dataclasses import dataclass, field
 
 from service.backpressure import Cancelled, cancellation
-from textcnn.features import Document
-from textcnn.predict import Scorer, Scores
+from textcnn import Document, Scorer, Scores
 
 logger = logging.getLogger(__name__)
 

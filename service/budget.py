@@ -8,9 +8,7 @@ request's documents are prepared, before any forward pass. Each refusal names th
 from collections.abc import Sequence
 
 from service.settings import Settings
-from textcnn.errors import LimitExceeded
-from textcnn.features import Document
-from textcnn.predict import Scorer, Scores
+from textcnn import Document, LimitExceeded, Scorer, Scores
 
 
 class TooLarge(LimitExceeded):

@@ -41,7 +41,7 @@ from starlette.exceptions import HTTPException
 from service.auth import Unauthorized
 from service.backpressure import Cancelled, Overloaded, TimedOut
 from service.repository import LoadFailed, ModelNotFound, ModelUnavailable
-from textcnn.errors import InputError, LimitExceeded, TextCNNError, UnsupportedTaskError
+from textcnn import InputError, LimitExceeded, TextCNNError, UnsupportedTaskError
 
 logger = logging.getLogger("service")
 

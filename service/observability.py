@@ -27,8 +27,7 @@ from prometheus_client import (
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from service.settings import Settings
-from textcnn.features import Document
-from textcnn.predict import Scorer, Scores
+from textcnn import Document, Scorer, Scores
 
 REQUEST_ID: ContextVar[str] = ContextVar("request_id", default="-")
 _SANE_ID = re.compile(r"[A-Za-z0-9._:-]{1,128}")

@@ -27,9 +27,7 @@ from typing import Literal, Protocol
 
 from service.observability import Metrics
 from service.settings import Settings
-from textcnn import artifact
-from textcnn.errors import ModelLoadError, TextCNNError
-from textcnn.predict import Predictor
+from textcnn import ModelLoadError, Predictor, TextCNNError, artifact
 
 logger = logging.getLogger(__name__)
 

@@ -15,8 +15,7 @@ from typing import Literal, Self
 from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from textcnn.lookup import DEFAULT_BUDGET_MB
-from textcnn.predict import DEFAULT_MODEL_DIR
+from textcnn import DEFAULT_BUDGET_MB, DEFAULT_MODEL_DIR
 
 
 class Settings(BaseSettings):

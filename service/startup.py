@@ -11,7 +11,7 @@ import sys
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from textcnn.errors import TextCNNError
+from textcnn import TextCNNError
 
 
 class QuietStartupFailure:

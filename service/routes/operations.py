@@ -16,8 +16,7 @@ from fastapi.responses import FileResponse, JSONResponse, Response
 from service import deps, schemas
 from service.repository import Status
 from service.routes import responses
-from textcnn import artifact
-from textcnn.errors import TextCNNError
+from textcnn import TextCNNError, artifact
 
 logger = logging.getLogger("service")
 

@@ -13,15 +13,16 @@ from fastapi import APIRouter
 from service import deps, offsets, schemas
 from service.backpressure import one_document_at_a_time
 from service.routes import responses
-from textcnn.explain import (
+from textcnn import (
     ClassExplanation,
+    Classification,
     NGram,
     SentenceExplanation,
+    Summary,
     explain_classification,
     explain_labels,
     explain_sentences,
 )
-from textcnn.predict import Classification, Summary
 
 default_model = APIRouter(tags=["predict"])
 named_model = APIRouter(tags=["models"])
