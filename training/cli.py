@@ -15,6 +15,7 @@ import sys
 from collections.abc import Sequence
 from dataclasses import asdict, fields
 from pathlib import Path
+from typing import Any
 
 from tqdm.contrib.logging import logging_redirect_tqdm
 
@@ -147,9 +148,57 @@ def _launcher() -> str:
     return "python -m training.train "
 
 
+# Settings whose flags are spelled out in _add_switches (or, for the paths, in _parser); every other
+# setting gets `--name VALUE` with its type, choices and help from HELP.
+OWN_FLAGS = {
+    "train",
+    "out",
+    "dev",
+    "filter_widths",
+    "lowercase",
+    "bag_of_words",
+    "wide_convolution",
+    "graph_centrality",
+    "group_by_length",
+    "fused_adam",
+    "multi_label",
+    "quiet",
+    "resume",
+    "keep_checkpoint",
+    "overwrite",
+}
+
+
 def parse_args(argv: Sequence[str]) -> TrainConfig:
     """Flags over an optional --config file over TrainConfig's defaults. Exits with a usage message
     for a bad value."""
+    parser = _parser()
+    known, _ = parser.parse_known_args(argv)
+    if known.config:
+        try:
+            parser.set_defaults(
+                **config_file.read(
+                    known.config,
+                    field_types(),
+                    paths=PATH_SETTINGS,
+                    outputs=("out",),
+                    retired=RETIRED,
+                    version=CONFIG_VERSION,
+                )
+            )
+        except ValueError as error:
+            parser.error(str(error))
+    values = vars(parser.parse_args(argv))
+    values.pop("config")
+    for required in ("train", "out"):
+        if not values[required]:
+            parser.error(f"--{required} is required (as a flag or in --config)")
+    config = TrainConfig(**values)
+    _check(parser, config)
+    return config
+
+
+def _parser() -> argparse.ArgumentParser:
     defaults = {f.name: f.default for f in fields(TrainConfig)}
     types = field_types()
     parser = argparse.ArgumentParser(
@@ -161,25 +210,8 @@ def parse_args(argv: Sequence[str]) -> TrainConfig:
     parser.add_argument("--train", help="file, save_to_disk folder or hub dataset name")
     parser.add_argument("--out", help="model directory to write")
     parser.add_argument("--dev", help="dev data; default: hold out --dev-fraction of train")
-    flags = {
-        "train",
-        "out",
-        "dev",
-        "filter_widths",
-        "lowercase",
-        "bag_of_words",
-        "wide_convolution",
-        "graph_centrality",
-        "group_by_length",
-        "fused_adam",
-        "multi_label",
-        "quiet",
-        "resume",
-        "keep_checkpoint",
-        "overwrite",
-    }
     for name, value in defaults.items():
-        if name in flags:
+        if name in OWN_FLAGS:
             continue
         choices = {
             "device": DEVICES,
@@ -196,6 +228,12 @@ def parse_args(argv: Sequence[str]) -> TrainConfig:
             choices=choices,
             help=HELP[name] + _help_suffix(choices, value),
         )
+    _add_switches(parser, defaults)
+    return parser
+
+
+def _add_switches(parser: argparse.ArgumentParser, defaults: dict[str, Any]) -> None:
+    """The flags that turn a behaviour on or off, and --filter-widths."""
     parser.add_argument(
         "--filter-widths", type=int, nargs="+", default=[3, 4, 5], help="filter widths (default: 3 4 5)"
     )
@@ -257,42 +295,21 @@ def parse_args(argv: Sequence[str]) -> TrainConfig:
     parser.add_argument(
         "--overwrite", action="store_true", help="replace the model directory already at --out"
     )
-    known, _ = parser.parse_known_args(argv)
-    if known.config:
-        try:
-            parser.set_defaults(
-                **config_file.read(
-                    known.config,
-                    types,
-                    paths=PATH_SETTINGS,
-                    outputs=("out",),
-                    retired=RETIRED,
-                    version=CONFIG_VERSION,
-                )
-            )
-        except ValueError as error:
-            parser.error(str(error))
-    values = vars(parser.parse_args(argv))
-    values.pop("config")
-    for required in ("train", "out"):
-        if not values[required]:
-            parser.error(f"--{required} is required (as a flag or in --config)")
-    config = TrainConfig(**values)
+
+
+def _check(parser: argparse.ArgumentParser, config: TrainConfig) -> None:
+    """Exit with one line naming the flag for a value the run would refuse later."""
     numbers.check(parser, asdict(config), BOUNDS)
     _check_sizes(parser, config)
     _check_out(parser, config)
     named = named_vectors(config)
     if named and not Path(named).expanduser().is_file() and sentence_transformer_folder(named) is None:
         parser.error(f"--vectors {named}: {VECTORS_EXPECTED}")
-    try:
-        parse_class_weight(config.class_weight)
-    except ValueError as error:
-        parser.error(str(error))
-    try:
-        embedding_mode(config)
-    except ValueError as error:
-        parser.error(str(error))
-    return config
+    for check in (lambda: parse_class_weight(config.class_weight), lambda: embedding_mode(config)):
+        try:
+            check()
+        except ValueError as error:
+            parser.error(str(error))
 
 
 def _check_sizes(parser: argparse.ArgumentParser, config: TrainConfig) -> None:

@@ -164,7 +164,7 @@ def test_static_freezes_the_table_and_other_modes_tune_it() -> None:
 def test_model_directories_without_a_mode_load_as_non_static() -> None:
     config = ModelConfig(vocab_size=5, num_classes=2, summarize=False).to_dict()
     del config["embedding_mode"]
-    assert ModelConfig.from_dict(config).embedding_mode == "non-static"
+    assert ModelConfig.from_dict(config, version=1).embedding_mode == "non-static"  # before versions
     with pytest.raises(ValueError, match="embedding_mode"):
         ModelConfig(vocab_size=5, num_classes=2, summarize=False, embedding_mode="dynamic")
 
