@@ -33,8 +33,8 @@ REQUEST_ID: ContextVar[str] = ContextVar("request_id", default="-")
 _SANE_ID = re.compile(r"[A-Za-z0-9._:-]{1,128}")
 access_log = logging.getLogger("service.access")
 # New request ids need to be unique, not secret. uuid4 reads os.urandom, a system call that hands
-# the GIL to the model's threads, and under load taking it back cost the event loop 7% of its time
-# (a py-spy profile of the model-free server at 32 clients); a generator seeded once does not.
+# the GIL to the model's threads, and under load taking it back stalls the event loop; a generator
+# seeded once does not.
 _ids = random.Random()
 os.register_at_fork(after_in_child=_ids.seed)  # forked workers must not repeat each other's ids
 

@@ -21,7 +21,7 @@ logger = logging.getLogger("service")
 
 # The event loop shares the GIL with the model thread. At Python's default 5 ms switch interval every
 # loop turn can wait 5 ms behind pure-Python model work (splitting, tokenizing), so quick answers
-# (503s, health checks) queue behind the model; 0.5 ms halved their latency under overload
+# (503s, health checks) queue behind the model; a tenth of it lets them through under overload
 # (RELIABILITY.md).
 SWITCH_INTERVAL_S = 0.0005
 # oneDNN, and torch's own cache around it (LRU_CACHE_CAPACITY), keep a compiled kernel per input
