@@ -114,9 +114,31 @@ def load(directory: str | Path) -> tuple[TextCNN, Vocabulary, ModelInfo]:
                 f"{path} does not match its sha256 in {MANIFEST}: the file was "
                 "changed or truncated; copy the model directory again"
             )
+    config, info = _read_config(directory)
+    tokens = _read_json(directory, VOCAB)
+    try:
+        vocab = Vocabulary(tokens)
+    except (TypeError, ValueError) as error:
+        raise ModelLoadError(f"{directory / VOCAB} is not a valid vocabulary: {error}") from error
+    if len(vocab) != config.vocab_size:
+        raise ModelLoadError(
+            f"{directory / VOCAB} has {len(vocab)} tokens but the model expects {config.vocab_size}"
+        )
+    model = TextCNN(config)
+    try:
+        model.load_state_dict(load_file(str(directory / WEIGHTS)), strict=True)
+    except (SafetensorError, RuntimeError, OSError) as error:
+        raise ModelLoadError(
+            f"{directory / WEIGHTS} does not fit the architecture in {CONFIG}: {error}"
+        ) from error
+    return model.eval(), vocab, info
+
+
+def _read_config(directory: Path) -> tuple[ModelConfig, ModelInfo]:
+    """config.json's architecture and model info, read by its config_version. Raises ModelLoadError."""
     raw = _read_json(directory, CONFIG)
     version = raw.get("config_version", 1) if isinstance(raw, dict) else None
-    if version not in range(1, CONFIG_VERSION + 1):
+    if not isinstance(version, int) or version not in range(1, CONFIG_VERSION + 1):
         raise ModelLoadError(
             f"{directory / CONFIG}: config_version {version!r} is not supported by this textcnn (reads "
             f"1 to {CONFIG_VERSION}); upgrade textcnn or retrain the model"
@@ -149,23 +171,7 @@ def load(directory: str | Path) -> tuple[TextCNN, Vocabulary, ModelInfo]:
             f"{directory / CONFIG}: a {'multi' if config.multi_label else 'single'}-label model needs "
             f"{expected} thresholds in [0, 1], one per label; it has {list(info.thresholds)}"
         )
-    tokens = _read_json(directory, VOCAB)
-    try:
-        vocab = Vocabulary(tokens)
-    except (TypeError, ValueError) as error:
-        raise ModelLoadError(f"{directory / VOCAB} is not a valid vocabulary: {error}") from error
-    if len(vocab) != config.vocab_size:
-        raise ModelLoadError(
-            f"{directory / VOCAB} has {len(vocab)} tokens but the model expects {config.vocab_size}"
-        )
-    model = TextCNN(config)
-    try:
-        model.load_state_dict(load_file(str(directory / WEIGHTS)), strict=True)
-    except (SafetensorError, RuntimeError, OSError) as error:
-        raise ModelLoadError(
-            f"{directory / WEIGHTS} does not fit the architecture in {CONFIG}: {error}"
-        ) from error
-    return model.eval(), vocab, info
+    return config, info
 
 
 def read_extra(directory: str | Path, name: str) -> Any:
