@@ -158,5 +158,5 @@ def test_the_scorer_reads_centrality_as_a_fifth_salience_statistic() -> None:
 def test_centrality_needs_a_sentence_scorer_and_is_off_in_older_configs() -> None:
     with pytest.raises(ValueError, match="graph_centrality"):
         ModelConfig(vocab_size=10, num_classes=2, summarize=False, graph_centrality=True)
-    older = ModelConfig.from_dict({"vocab_size": 10, "num_classes": 0, "summarize": True})
+    older = ModelConfig.from_dict({"vocab_size": 10, "num_classes": 0, "summarize": True}, version=1)
     assert not older.graph_centrality

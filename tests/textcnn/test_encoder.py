@@ -110,5 +110,5 @@ def test_wide_matches_zero_padding_each_sentence_by_its_filter_width() -> None:
 
 
 def test_wide_convolution_is_off_in_older_configs() -> None:
-    older = ModelConfig.from_dict({"vocab_size": 10, "num_classes": 2, "summarize": False})
+    older = ModelConfig.from_dict({"vocab_size": 10, "num_classes": 2, "summarize": False}, version=1)
     assert not older.wide_convolution
