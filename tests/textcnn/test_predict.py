@@ -183,6 +183,24 @@ def test_a_pluggable_scorer_serves_classify_and_summarize(
     assert predictor.scorer == predictor.scores  # the original keeps its own passes
 
 
+def test_a_repeated_text_is_scored_once_and_answered_alike(
+    predictor: Predictor, train_rows: list[dict[str, str]]
+) -> None:
+    first, second = train_rows[0]["text"], train_rows[1]["text"]
+    calls: list[int] = []
+
+    def counting(documents: Sequence[Document], *, sentences: bool = True) -> list[Scores]:
+        calls.append(len(documents))
+        return predictor.scores(documents, sentences=sentences)
+
+    routed = predictor.with_scorer(counting)
+    summaries = routed.summarize([first, second, first, first])
+    labels = routed.classify([first, second, first])
+    assert calls == [2, 2]
+    assert summaries[0] == summaries[2] == summaries[3] and labels[0] == labels[2]
+    assert summaries[:2] == predictor.summarize([first, second])  # the very pass the distinct texts get
+
+
 def test_scores_without_sentences_skip_the_scorer_and_keep_the_class_probabilities(
     predictor: Predictor, train_rows: list[dict[str, str]]
 ) -> None:
