@@ -201,7 +201,13 @@ class Predictor:
 
     def scores(self, documents: Sequence[Document], *, sentences: bool = True) -> list[Scores]:
         """Forward passes of at most `batch_size` documents; one Scores per document. With
-        `sentences=False` the sentence scorer does not run and `sentence_probs` is None."""
+        `sentences=False` the sentence scorer does not run and `sentence_probs` is None. A document
+        given more than once is scored once: a batched pass may round a row differently by its place
+        in the batch, and copies must get the very same scores."""
+        distinct = list(dict.fromkeys(documents))
+        if len(distinct) < len(documents):
+            scored = dict(zip(distinct, self.scores(distinct, sentences=sentences), strict=True))
+            return [scored[document] for document in documents]
         results: list[Scores] = []
         with torch.inference_mode(), torch.autocast("cpu", dtype=torch.bfloat16, enabled=self.bf16):
             for start in range(0, len(documents), self.batch_size):
@@ -226,22 +232,6 @@ class Predictor:
                         )
                     )
         return results
-
-    def _score_once(
-        self, texts: Sequence[str], documents: Sequence[Document], *, sentences: bool = True
-    ) -> list[Scores]:
-        """`scorer` over each distinct text once: a text repeated in one call gets the very same
-        scores, where a batched forward pass may round a row differently by its place in the batch."""
-        first: dict[str, int] = {}
-        for i, text in enumerate(texts):
-            first.setdefault(text, i)
-        if len(first) == len(texts):
-            return self.scorer(documents, sentences=sentences)
-        distinct = list(first.values())
-        scored = dict(
-            zip(distinct, self.scorer([documents[i] for i in distinct], sentences=sentences), strict=True)
-        )
-        return [scored[first[text]] for text in texts]
 
     @property
     def multi_label(self) -> bool:
@@ -272,9 +262,7 @@ class Predictor:
             thresholds = dict.fromkeys(labels, threshold)
         documents = self.prepare(texts)
         results = []
-        for document, scores in zip(
-            documents, self._score_once(texts, documents, sentences=False), strict=True
-        ):
+        for document, scores in zip(documents, self.scorer(documents, sentences=False), strict=True):
             assert scores.class_probs is not None
             ranked = sorted(zip(labels, scores.class_probs, strict=True), key=lambda p: -p[1])
             chosen = chosen_labels(ranked, thresholds, at_least_one=at_least_one) if thresholds else None
@@ -314,7 +302,7 @@ class Predictor:
             block_trigrams = self.info.block_trigrams
         documents = self.prepare(texts)
         results = []
-        for document, scores in zip(documents, self._score_once(texts, documents), strict=True):
+        for document, scores in zip(documents, self.scorer(documents), strict=True):
             probs = scores.sentence_probs
             assert probs is not None
             count = len(document.spans)

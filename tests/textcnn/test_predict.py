@@ -5,6 +5,7 @@ import shutil
 from collections.abc import Sequence
 from dataclasses import replace
 from pathlib import Path
+from typing import Any
 
 import pytest
 import torch
@@ -183,22 +184,23 @@ def test_a_pluggable_scorer_serves_classify_and_summarize(
     assert predictor.scorer == predictor.scores  # the original keeps its own passes
 
 
-def test_a_repeated_text_is_scored_once_and_answered_alike(
-    predictor: Predictor, train_rows: list[dict[str, str]]
+def test_a_repeated_document_is_scored_once_and_answered_alike(
+    predictor: Predictor, train_rows: list[dict[str, str]], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     first, second = train_rows[0]["text"], train_rows[1]["text"]
-    calls: list[int] = []
+    forward = predictor.model.forward
+    rows: list[int] = []
 
-    def counting(documents: Sequence[Document], *, sentences: bool = True) -> list[Scores]:
-        calls.append(len(documents))
-        return predictor.scores(documents, sentences=sentences)
+    def counting(inputs: Any, **options: Any) -> Any:
+        rows.append(inputs.num_docs)
+        return forward(inputs, **options)
 
-    routed = predictor.with_scorer(counting)
-    summaries = routed.summarize([first, second, first, first])
-    labels = routed.classify([first, second, first])
-    assert calls == [2, 2]
+    monkeypatch.setattr(predictor.model, "forward", counting)
+    summaries = predictor.summarize([first, second, first, first])
+    labels = predictor.classify([first, second, first])
+    assert rows == [2, 2]  # the distinct documents only
     assert summaries[0] == summaries[2] == summaries[3] and labels[0] == labels[2]
-    assert summaries[:2] == predictor.summarize([first, second])  # the very pass the distinct texts get
+    assert summaries[:2] == predictor.summarize([first, second])  # the very pass the distinct ones get
 
 
 def test_scores_without_sentences_skip_the_scorer_and_keep_the_class_probabilities(
