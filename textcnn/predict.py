@@ -204,10 +204,18 @@ class Predictor:
         `sentences=False` the sentence scorer does not run and `sentence_probs` is None. A document
         given more than once is scored once: a batched pass may round a row differently by its place
         in the batch, and copies must get the very same scores."""
-        distinct = list(dict.fromkeys(documents))
+        # Keyed by text, whose hash Python caches, rather than by the whole document; a copy is
+        # still compared in full before it shares scores.
+        first: dict[str, int] = {}
+        source = []
+        for i, document in enumerate(documents):
+            j = first.setdefault(document.text, i)
+            source.append(j if j == i or documents[j] == document else i)
+        distinct = sorted(set(source))
         if len(distinct) < len(documents):
-            scored = dict(zip(distinct, self.scores(distinct, sentences=sentences), strict=True))
-            return [scored[document] for document in documents]
+            passes = self.scores([documents[i] for i in distinct], sentences=sentences)
+            scored = dict(zip(distinct, passes, strict=True))
+            return [scored[j] for j in source]
         results: list[Scores] = []
         with torch.inference_mode(), torch.autocast("cpu", dtype=torch.bfloat16, enabled=self.bf16):
             for start in range(0, len(documents), self.batch_size):

@@ -30,7 +30,7 @@ def read(
     paths: Collection[str] = (),
     outputs: Collection[str] = (),
     retired: Mapping[str, object] = {},
-    version: int = 1,
+    version: int,
 ) -> dict[str, Any]:
     """The settings in `path`, checked against `types` (field name -> type), the relative `paths`
     (and `outputs`, paths to be written) resolved as the module says. A `retired` setting at the

@@ -30,6 +30,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
+from textcnn import artifact
 from textcnn.errors import InputError
 
 logger = logging.getLogger(__name__)
@@ -59,14 +60,18 @@ class Fields:
 
 
 def model_fields(model_dir: str | Path) -> Fields:
-    """The column names the model in `model_dir` was trained with (its training.toml), so that
-    evaluating or predicting on data shaped like its training data needs no field flags; the
-    defaults for a model directory without the file."""
+    """The column names the model in `model_dir` was trained with (its training.toml, or the
+    training.json of directories written before it was the one settings file), so that evaluating or
+    predicting on data shaped like its training data needs no field flags; the defaults for a model
+    directory without either."""
     settings = Path(model_dir) / "training.toml"
-    try:
-        recorded = tomllib.loads(settings.read_text(encoding="utf-8")) if settings.is_file() else {}
-    except (UnicodeDecodeError, tomllib.TOMLDecodeError) as error:
-        raise DataError(f"{settings}: {error}") from error
+    if not settings.is_file():
+        recorded = artifact.read_extra(model_dir, "training.json") or {}
+    else:
+        try:
+            recorded = tomllib.loads(settings.read_text(encoding="utf-8"))
+        except (UnicodeDecodeError, tomllib.TOMLDecodeError) as error:
+            raise DataError(f"{settings}: {error}") from error
     defaults = Fields()
     return Fields(
         text=str(recorded.get("text_field", defaults.text)),

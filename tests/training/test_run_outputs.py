@@ -34,7 +34,8 @@ def test_model_directory_reports_the_run(bbc_model_dir: Path) -> None:
     assert sum(confusion[i][i] for i in range(5)) / 20 == pytest.approx(best["dev_accuracy"])
     settings = (bbc_model_dir / "training.toml").read_text()
     assert settings.startswith(f"config_version = {CONFIG_VERSION}\n")
-    written = TrainConfig(**config_file.read(bbc_model_dir / "training.toml", field_types()))
+    read = config_file.read(bbc_model_dir / "training.toml", field_types(), version=CONFIG_VERSION)
+    written = TrainConfig(**read)
     assert written.fused_adam and written.group_by_length and not written.resume
 
 

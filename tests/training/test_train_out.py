@@ -20,7 +20,7 @@ from training.cli import main, parse_args
 from training.data import load_examples
 from training.evaluate import as_fractions, evaluate
 from training.interrupt import Interrupted
-from training.run_config import TrainConfig, field_types
+from training.run_config import CONFIG_VERSION, TrainConfig, field_types
 from training.train import train
 from training.workspace import work_folder
 
@@ -156,7 +156,7 @@ def test_resume_continues_a_kept_checkpoint_and_records_a_repeatable_run(
     assert metrics["train_seconds"] >= kept > 0
     assert not checkpoint.path(out).exists() and not work_folder(out).exists()
     # the written settings repeat the run, not its resume, from any working directory
-    written = config_file.read(out / "training.toml", field_types())
+    written = config_file.read(out / "training.toml", field_types(), version=CONFIG_VERSION)
     assert written["resume"] is False and not (out / "training.json").exists()  # one settings file
     elsewhere = tmp_path / "elsewhere"
     elsewhere.mkdir()
