@@ -106,17 +106,21 @@ class KimEncoder(nn.Module):
     def _mask(self, responses: torch.Tensor, width: int, lengths: torch.Tensor) -> torch.Tensor:
         """responses (n, num_filters, positions) of windows `width` wide over `_pad`'s ids, set to
         -inf in place where a window may not start."""
-        starts = torch.arange(responses.shape[2], device=responses.device)
+        invalid = self._invalid_starts(responses.shape[2], width, lengths)
+        # In place: the responses are the caller's own tensor, and the convolution's gradient
+        # needs its input, not its output.
+        return responses.masked_fill_(invalid[:, None, :], float("-inf"))
+
+    def _invalid_starts(self, positions: int, width: int, lengths: torch.Tensor) -> torch.Tensor:
+        """(n, positions) bool: True where a window `width` wide over `_pad`'s ids may not start."""
+        starts = torch.arange(positions, device=lengths.device)
         if self.margin:  # windows that hold at least one token
             first_start = self.margin - width + 1
             last_start = lengths + self.margin - 1  # (n,)
         else:  # windows inside the sequence (one, from 0, when it is shorter than the filter)
             first_start = 0
             last_start = (lengths - width).clamp(min=0)
-        invalid = (starts[None, :] < first_start) | (starts[None, :] > last_start[:, None])
-        # In place: the responses are the caller's own tensor, and the convolution's gradient
-        # needs its input, not its output.
-        return responses.masked_fill_(invalid[:, None, :], float("-inf"))
+        return (starts[None, :] < first_start) | (starts[None, :] > last_start[:, None])
 
     def _features(self, pooled: list[torch.Tensor], lengths: torch.Tensor) -> torch.Tensor:
         features = torch.relu(torch.cat(pooled, dim=1))  # (n, output_dim)

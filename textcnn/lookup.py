@@ -59,6 +59,8 @@ class LookupEncoder(KimEncoder):
                 # Every window reads exactly one row at offset 0: the bias lives there.
                 table[0] += conv.bias.float()
                 table = table.reshape(width * vocab, -1)  # rows k * vocab + v
+                # One row of zeros last: what a window that may not start reads (see `forward`).
+                table = torch.cat([table, table.new_zeros(1, table.shape[1])])
                 self.register_buffer(f"table_{width}", table.to(dtype).contiguous(), persistent=False)
                 self.register_buffer(
                     f"offsets_{width}", torch.arange(width) * vocab, persistent=False
@@ -77,6 +79,26 @@ class LookupEncoder(KimEncoder):
         assert isinstance(table, torch.Tensor)
         return table
 
+    def forward(self, token_ids: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
+        """KimEncoder.forward's features, without masking the responses. A window that may not start
+        reads only the zero row, so its response is 0 where the convolution's is -inf; every
+        sequence with a token has a window that may start, and ReLU(max(S ∪ {0})) = ReLU(max(S)), so
+        the features are the same. Masking a handful of window ids costs far less than masking
+        every filter's response, and the max runs over rows of filters."""
+        token_ids = self._pad(token_ids)
+        n = token_ids.shape[0]
+        pooled = []
+        for width in self.filter_widths:
+            windows = self._windows(token_ids, width)  # (n, positions, width)
+            positions = windows.shape[1]
+            invalid = self._invalid_starts(positions, width, lengths)
+            table = self._table(width)
+            windows = windows.masked_fill(invalid[:, :, None], table.shape[0] - 1)
+            summed = F.embedding_bag(windows.view(n * positions, width), table, mode="sum")
+            # The max is exact in any dtype, so half tables convert after it.
+            pooled.append(summed.view(n, positions, -1).amax(dim=1).float())
+        return self._features(pooled, lengths)
+
     def _responses(self, token_ids: torch.Tensor, lengths: torch.Tensor) -> list[torch.Tensor]:
         """Each filter width's responses, (n, num_filters, positions), -inf where a window may not
         start: the same tensor KimEncoder's convolution gives, up to rounding."""
@@ -84,8 +106,7 @@ class LookupEncoder(KimEncoder):
         n = token_ids.shape[0]
         masked = []
         for width in self.filter_widths:
-            offsets = getattr(self, f"offsets_{width}")
-            windows = token_ids.unfold(1, width, 1) + offsets  # (n, positions, width)
+            windows = self._windows(token_ids, width)
             positions = windows.shape[1]
             # Half tables sum in their own dtype; the max runs in float32.
             summed = F.embedding_bag(windows.reshape(n * positions, width), self._table(width), mode="sum")
@@ -94,12 +115,19 @@ class LookupEncoder(KimEncoder):
             masked.append(self._mask(responses.transpose(1, 2), width, lengths))
         return masked
 
+    def _windows(self, token_ids: torch.Tensor, width: int) -> torch.Tensor:
+        """(n, positions, width) table rows of every window `width` wide over padded `token_ids`."""
+        offsets = getattr(self, f"offsets_{width}")
+        return (token_ids.unfold(1, width, 1) + offsets).contiguous()
+
 
 def table_bytes(encoder: KimEncoder, dtype: torch.dtype) -> int:
-    """What the tables of `encoder` take in `dtype`: vocabulary x the summed widths x filters."""
+    """What the tables of `encoder` take in `dtype`: a row of filters for every vocabulary entry at
+    every offset of every width, and each width's zero row."""
     vocab = encoder.embedding.num_embeddings
     filters = encoder.output_dim // len(encoder.filter_widths)
-    return vocab * sum(encoder.filter_widths) * filters * dtype.itemsize
+    rows = vocab * sum(encoder.filter_widths) + len(encoder.filter_widths)
+    return rows * filters * dtype.itemsize
 
 
 def install(model: TextCNN, *, budget_mb: float = DEFAULT_BUDGET_MB, dtype: str = "float32") -> Inference:

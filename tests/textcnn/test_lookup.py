@@ -85,11 +85,11 @@ def test_install_falls_back_to_the_convolution_under_a_tiny_budget(caplog: pytes
     encoder = model.encoder
     with caplog.at_level(logging.INFO, logger="textcnn.lookup"):
         choice = install(model, budget_mb=0.001)
-    assert choice.path == "convolution" and choice.table_bytes == 50 * 12 * 4 * 4
+    assert choice.path == "convolution" and choice.table_bytes == (50 * 12 + 3) * 4 * 4
     assert model.encoder is encoder
     assert "convolution" in caplog.text and "budget" in caplog.text
     choice = install(model, budget_mb=1, dtype="bfloat16")
-    assert choice.path == "lookup" and choice.table_bytes == 50 * 12 * 4 * 2
+    assert choice.path == "lookup" and choice.table_bytes == (50 * 12 + 3) * 4 * 2
     assert isinstance(model.encoder, LookupEncoder)
     with pytest.raises(ValueError, match="dtype"):
         install(model, dtype="int8")
