@@ -6,8 +6,8 @@ from dataclasses import dataclass
 import torch
 
 from textcnn.sentences import Span, split_sentences
-from textcnn.tokenize import tokenize
-from textcnn.vocab import PAD_ID, Vocabulary
+from textcnn.vocab import PAD_ID
+from textcnn.word_ids import WordIds
 
 
 @dataclass(frozen=True)
@@ -28,12 +28,11 @@ class Document:
         return sum(len(ids) for ids in self.token_ids)
 
 
-def prepare(text: str, vocab: Vocabulary, *, lowercase: bool, max_tokens: int) -> Document:
-    """Split and encode one text. Blank text gives a document with no sentences."""
+def prepare(text: str, word_ids: WordIds, *, max_tokens: int) -> Document:
+    """Split and encode one text, each sentence to at most `max_tokens` ids. Blank text gives a
+    document with no sentences."""
     spans = tuple(split_sentences(text))
-    token_ids = tuple(
-        tuple(vocab.encode(tokenize(text[s.start : s.end], lowercase=lowercase)[:max_tokens])) for s in spans
-    )
+    token_ids = tuple(tuple(word_ids(text[s.start : s.end], max_tokens)) for s in spans)
     return Document(text, spans, token_ids)
 
 

@@ -21,6 +21,7 @@ from textcnn.lookup import DEFAULT_BUDGET_MB, Inference, describe, install
 from textcnn.model import TextCNN
 from textcnn.selection import SELECTION_RULES, resolve_length, select_sentences
 from textcnn.vocab import UNK_ID, Vocabulary
+from textcnn.word_ids import WordIds
 
 DEFAULT_MODEL_DIR = Path(__file__).parent / "default_model"
 
@@ -131,6 +132,7 @@ class Predictor:
         self.max_sentences = max_sentences
         self.bf16 = bf16
         self.scorer: Scorer = self.scores if scorer is None else scorer
+        self.word_ids = WordIds(vocab, lowercase=model.config.lowercase)
 
     @classmethod
     def load(
@@ -190,9 +192,7 @@ class Predictor:
         config = self.model.config
         documents = []
         for i, text in enumerate(texts):
-            document = prepare(
-                text, self.vocab, lowercase=config.lowercase, max_tokens=config.max_sentence_tokens
-            )
+            document = prepare(text, self.word_ids, max_tokens=config.max_sentence_tokens)
             count, limit = len(document.spans), self.max_sentences
             if limit is not None and count > limit:
                 raise LimitExceeded(f"document {i} has {count} sentences, over the limit of {limit}")

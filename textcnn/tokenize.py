@@ -21,7 +21,12 @@ def normalize(text: str, *, lowercase: bool) -> str:
 
 def tokenize(text: str, *, lowercase: bool = True) -> list[str]:
     """Split `text` into word and symbol tokens after normalization. Never raises on a str."""
-    return _TOKEN.findall(normalize(text, lowercase=lowercase))
+    return split_normalized(normalize(text, lowercase=lowercase))
+
+
+def split_normalized(text: str) -> list[str]:
+    """The tokens of `text` that `normalize` has already given. No token holds whitespace."""
+    return _TOKEN.findall(text)
 
 
 @dataclass(frozen=True, slots=True)

@@ -17,8 +17,10 @@ from textcnn.explain import explain_classification
 from textcnn.features import Document, collate, prepare
 from textcnn.model import TextCNN
 from textcnn.vocab import PAD, UNK, Vocabulary
+from textcnn.word_ids import WordIds
 
 VOCAB = Vocabulary([PAD, UNK, "goal", "win", "vote", "."])
+WORD_IDS = WordIds(VOCAB, lowercase=True)
 
 
 def words_model(**changes: Any) -> TextCNN:
@@ -43,21 +45,19 @@ def model_with_words() -> TextCNN:
 
 def test_the_bag_is_sublinear_tf_idf_of_unit_length() -> None:
     model = model_with_words()
-    document = prepare("Goal goal win. Vote.", VOCAB, lowercase=True, max_tokens=100)
+    document = prepare("Goal goal win. Vote.", WORD_IDS, max_tokens=100)
     [bag] = model.bag_of_words(collate([document])).dense(1, len(VOCAB))
     # goal twice (idf 1), win once (idf 2), vote once (idf 0.5); "." has idf 0
     expected = torch.tensor([0.0, 0.0, math.log(3), 2 * math.log(2), 0.5 * math.log(2), 0.0])
     assert torch.allclose(bag, expected / expected.norm(), atol=1e-6)
-    [empty] = model.bag_of_words(collate([prepare("", VOCAB, lowercase=True, max_tokens=100)])).dense(
-        1, len(VOCAB)
-    )
+    [empty] = model.bag_of_words(collate([prepare("", WORD_IDS, max_tokens=100)])).dense(1, len(VOCAB))
     assert torch.equal(empty, torch.zeros(len(VOCAB)))
 
 
 def test_the_words_add_to_the_class_logits_the_same_alone_or_in_a_batch() -> None:
     model = model_with_words()
     texts = ["Goal goal win.", "Vote. Vote. Win win win goal.", "."]
-    documents = [prepare(t, VOCAB, lowercase=True, max_tokens=100) for t in texts]
+    documents = [prepare(t, WORD_IDS, max_tokens=100) for t in texts]
     with torch.inference_mode():
         together = model(collate(documents)).class_logits
         alone = torch.cat([model(collate([d])).class_logits for d in documents])  # type: ignore[misc]
@@ -70,7 +70,7 @@ def test_the_words_add_to_the_class_logits_the_same_alone_or_in_a_batch() -> Non
 
 
 def test_frozen_zero_words_are_skipped_and_trainable_ones_are_not(monkeypatch: pytest.MonkeyPatch) -> None:
-    documents = [prepare(t, VOCAB, lowercase=True, max_tokens=100) for t in ["Goal win.", "Vote."]]
+    documents = [prepare(t, WORD_IDS, max_tokens=100) for t in ["Goal win.", "Vote."]]
     model = words_model().train()  # dropout on: a skipped bag must not draw from its generator either
     assert model.words is not None
     batch = collate(documents)
@@ -163,7 +163,7 @@ def test_word_pairs_join_the_bag_within_sentences_only() -> None:
     slots = Counter(pair_term(a, b, size, PAIR_BUCKETS) for a, b in [(2, 3), (3, 5), (4, 5)])
     for slot, count in slots.items():
         expected[slot] = (slot - size + 1) * math.log1p(count)
-    bag = model.bag_of_words(collate([prepare("Goal win.\nVote.", VOCAB, lowercase=True, max_tokens=100)]))
+    bag = model.bag_of_words(collate([prepare("Goal win.\nVote.", WORD_IDS, max_tokens=100)]))
     assert torch.allclose(bag.dense(1, len(expected))[0], expected / expected.norm(), atol=1e-6)
 
 

@@ -16,6 +16,7 @@ from textcnn.features import collate, prepare
 from textcnn.model import TextCNN
 from textcnn.predict import Predictor
 from textcnn.vocab import Vocabulary
+from textcnn.word_ids import WordIds
 
 
 @pytest.fixture(scope="module")
@@ -69,7 +70,7 @@ def test_the_model_runs_under_bf16_autocast_close_to_float32(articles: list[str]
     )
     torch.manual_seed(0)
     model = TextCNN(config).eval()
-    batch = collate([prepare(a, vocab, lowercase=True, max_tokens=100) for a in articles])
+    batch = collate([prepare(a, WordIds(vocab, lowercase=True), max_tokens=100) for a in articles])
     with torch.inference_mode():
         full = model(batch)
         with torch.autocast("cpu", dtype=torch.bfloat16):

@@ -15,12 +15,13 @@ from textcnn.features import Batch, Document, collate, prepare
 from textcnn.model import TextCNN
 from textcnn.tokenize import tokenize
 from textcnn.vocab import Vocabulary
+from textcnn.word_ids import WordIds
 
 DATA = Path(__file__).parents[1] / "data"
 
 
 def _documents(texts: list[str], vocab: Vocabulary) -> list[Document]:
-    return [prepare(t, vocab, lowercase=True, max_tokens=100) for t in texts]
+    return [prepare(t, WordIds(vocab, lowercase=True), max_tokens=100) for t in texts]
 
 
 def _dense(edges: Edges, docs: int, max_sents: int) -> torch.Tensor:

@@ -16,6 +16,7 @@ from textcnn.features import Document, collate, prepare
 from textcnn.model import TextCNN
 from textcnn.predict import Scores
 from textcnn.vocab import Vocabulary
+from textcnn.word_ids import WordIds
 
 
 @pytest.fixture(scope="module")
@@ -97,7 +98,7 @@ def test_document_padding_does_not_change_outputs() -> None:
     texts = ["Stocks fell. Banks rose sharply today.", "A much longer text.\nWith lines. " * 8]
     vocab = Vocabulary.build([t.lower().split() for t in texts])
     model = TextCNN(ModelConfig(vocab_size=len(vocab), num_classes=3, summarize=True)).eval()
-    docs = [prepare(t, vocab, lowercase=True, max_tokens=100) for t in texts]
+    docs = [prepare(t, WordIds(vocab, lowercase=True), max_tokens=100) for t in texts]
     with torch.no_grad():
         alone = model(collate(docs[:1]))
         together = model(collate(docs))
@@ -113,7 +114,7 @@ def test_model_shapes() -> None:
     assert model.output_dim == 10
     vocab = Vocabulary(["<pad>", "<unk>"])
     docs = [
-        prepare(t, vocab, lowercase=True, max_tokens=100)
+        prepare(t, WordIds(vocab, lowercase=True), max_tokens=100)
         for t in ["The cat sat. The dog ran away.", "", "Fine."]
     ]
     out = model(collate(docs))

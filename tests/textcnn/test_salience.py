@@ -8,6 +8,7 @@ from textcnn.config import ModelConfig
 from textcnn.features import collate, prepare
 from textcnn.model import TextCNN
 from textcnn.vocab import Vocabulary
+from textcnn.word_ids import WordIds
 
 
 def test_recurrence_length_and_padding_by_hand() -> None:
@@ -15,7 +16,7 @@ def test_recurrence_length_and_padding_by_hand() -> None:
     model = TextCNN(ModelConfig(vocab_size=len(vocab), num_classes=0, summarize=True)).eval()
     model.token_idf.copy_(torch.tensor([0.0, 0.0, 2.0, 1.0, 1.0, 0.0, 3.0]))
     texts = ["Bank rates rose.\nBank fell.", "Rates fell."]
-    batch = collate([prepare(t, vocab, lowercase=True, max_tokens=100) for t in texts])
+    batch = collate([prepare(t, WordIds(vocab, lowercase=True), max_tokens=100) for t in texts])
     sentences = torch.ones(2, batch.max_sentences, model.output_dim) * batch.sentence_mask.unsqueeze(2)
     with torch.no_grad():
         features = model.salience(batch, sentences)
