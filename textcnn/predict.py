@@ -216,10 +216,14 @@ class Predictor:
             passes = self.scores([documents[i] for i in distinct], sentences=sentences)
             scored = dict(zip(distinct, passes, strict=True))
             return [scored[j] for j in source]
-        results: list[Scores] = []
+        # Documents of similar sentence counts share a pass: the sentence grid pads every document
+        # to the longest in its pass, and the scorer's work grows with the grid.
+        order = sorted(range(len(documents)), key=lambda i: len(documents[i].spans))
+        results: dict[int, Scores] = {}
         with torch.inference_mode(), torch.autocast("cpu", dtype=torch.bfloat16, enabled=self.bf16):
-            for start in range(0, len(documents), self.batch_size):
-                chunk = documents[start : start + self.batch_size]
+            for start in range(0, len(order), self.batch_size):
+                indexes = order[start : start + self.batch_size]
+                chunk = [documents[i] for i in indexes]
                 output = self.model(collate(chunk), score_sentences=sentences)
                 # One conversion to Python per pass, not per document.
                 classes = (
@@ -232,14 +236,12 @@ class Predictor:
                     if output.sentence_logits is None
                     else output.sentence_logits.float().sigmoid().tolist()
                 )
-                for i, document in enumerate(chunk):
-                    results.append(
-                        Scores(
-                            None if classes is None else tuple(classes[i]),
-                            None if probs is None else tuple(probs[i][: len(document.spans)]),
-                        )
+                for row, (i, document) in enumerate(zip(indexes, chunk, strict=True)):
+                    results[i] = Scores(
+                        None if classes is None else tuple(classes[row]),
+                        None if probs is None else tuple(probs[row][: len(document.spans)]),
                     )
-        return results
+        return [results[i] for i in range(len(documents))]
 
     @property
     def multi_label(self) -> bool:

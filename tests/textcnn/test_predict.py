@@ -61,6 +61,23 @@ def test_batched_equals_one_by_one(predictor: Predictor, train_rows: list[dict[s
         )
 
 
+def test_passes_of_sorted_documents_answer_in_input_order(
+    predictor: Predictor, train_rows: list[dict[str, str]]
+) -> None:
+    # Passes group documents by sentence count; two to a pass, the order differs from the input's.
+    small = Predictor(
+        predictor.model, predictor.vocab, predictor.info, batch_size=2, inference=predictor.inference
+    )
+    texts = ["One line only", *(r["text"] for r in train_rows[:5]), "", "Two lines.\nHere."]
+    documents = small.prepare(texts)
+    assert sorted(range(len(texts)), key=lambda i: len(documents[i].spans)) != list(range(len(texts)))
+    passes = small.scores(documents)
+    for document, scores in zip(documents, passes, strict=True):
+        [alone] = small.scores([document])
+        assert scores.class_probs == pytest.approx(alone.class_probs, abs=1e-5)
+        assert scores.sentence_probs == pytest.approx(alone.sentence_probs, abs=1e-5)
+
+
 def test_summary_sentences_are_exact_slices(predictor: Predictor, train_rows: list[dict[str, str]]) -> None:
     text = train_rows[0]["text"]
     [summary] = predictor.summarize([text], ratio=0.5)
