@@ -197,9 +197,16 @@ def read_examples(directory: str | Path) -> list[dict[str, str]]:
     Raises ModelLoadError if the file is not that layout.
     """
     path = Path(directory) / EXAMPLES
-    if not path.is_file():
-        return []
-    examples = _read_json(path.parent, EXAMPLES)
+    return examples_file(path) if path.is_file() else []
+
+
+def examples_file(path: Path) -> list[dict[str, str]]:
+    """The texts of an examples file at `path`, in examples.json's layout. Raises ModelLoadError
+    if it is not valid JSON in that layout, FileNotFoundError if it is missing."""
+    try:
+        examples = json.loads(path.read_text(encoding="utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as error:
+        raise ModelLoadError(f"{path} is not valid JSON ({error})") from error
     fields = {"title", "text", "source"}
     if not isinstance(examples, list) or not all(
         isinstance(e, dict)

@@ -21,6 +21,7 @@ from tqdm.contrib.logging import logging_redirect_tqdm
 
 from textcnn import artifact
 from textcnn.config import DOCUMENT_POOLINGS, EMBEDDING_MODES
+from textcnn.errors import ModelLoadError
 from training import checkpoint, config_file, report
 from training import flags as numbers
 from training.device import DEVICES, PRECISIONS
@@ -63,6 +64,10 @@ HELP = {
     "task": "what to train: auto (whatever the data holds), or classify or summarize alone, the other "
     "column ignored",
     "name": "model name shown by the service (default: the --out folder's name)",
+    "description": "the model card's first paragraph, shown by the service as the model's description "
+    "(default: a sentence naming the tasks the model was trained for)",
+    "examples": 'JSON file of texts to try the model on (a list of {"title", "text", "source"} '
+    "objects), kept in the model directory as examples.json for the demo page",
     "embeddings": "how in-domain vectors are trained when --vectors gives none "
     "(random: Kim's uniform init, no vectors)",
     "embedding_mode": "Kim's (2014) embedding mode: rand (random, tuned), static (vectors frozen), "
@@ -302,6 +307,13 @@ def _check(parser: argparse.ArgumentParser, config: TrainConfig) -> None:
     numbers.check(parser, asdict(config), BOUNDS)
     _check_sizes(parser, config)
     _check_out(parser, config)
+    if config.examples is not None:
+        if not Path(config.examples).is_file():
+            parser.error(f"--examples {config.examples}: no such file")
+        try:
+            artifact.examples_file(Path(config.examples))
+        except ModelLoadError as error:
+            parser.error(f"--examples: {error}")
     named = named_vectors(config)
     if named and not Path(named).expanduser().is_file() and sentence_transformer_folder(named) is None:
         parser.error(f"--vectors {named}: {VECTORS_EXPECTED}")

@@ -2,6 +2,7 @@
 and the command that repeats the run."""
 
 import shlex
+import textwrap
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -61,9 +62,13 @@ def render(
     served = ", ".join(
         f"{k.removeprefix('dev_')} {v:.4f}{notes.get(k, '')}" for k, v in metrics["served_dev"].items()
     )
+    kind = "multi-task " if len(tasks) > 1 else ""
+    description = (
+        config.description or f"A {kind}Kim (2014) CNN trained with textcnn for {' and '.join(tasks)}."
+    )
     return f"""# {info.name}
 
-A {"multi-task " if len(tasks) > 1 else ""}Kim (2014) CNN trained with textcnn for {" and ".join(tasks)}.
+{textwrap.fill(" ".join(description.split()), width=100)}
 
 - Training data: `{config.train}` ({metrics["train_docs"]} documents)
 - Dev data: `{dev_source}` ({metrics["dev_docs"]} documents){labels}{summary}

@@ -41,6 +41,12 @@ class TrainConfig:
     multi_label: bool = False
     task: str = "auto"  # auto: what the data holds | classify | summarize (the other column is ignored)
     name: str | None = None
+    # the model card's first paragraph, which the service shows as the model's description;
+    # None: one sentence naming what the model was trained for
+    description: str | None = None
+    # a JSON list of {"title", "text", "source"} texts to try the model on, kept in the model
+    # directory as examples.json (the demo page offers them)
+    examples: str | None = None
     embeddings: str = "word2vec"  # in-domain vectors: word2vec (skip-gram) | cbow | fasttext
     embedding_mode: str = "multichannel"  # Kim (2014): rand | static | non-static | multichannel
     # sentence vectors -> document vector: max | max+mean | auto (max+mean for documents of
@@ -99,6 +105,8 @@ class TrainConfig:
 
 # Settings a resumed run may change; any other difference means another run.
 RESUMABLE = {
+    "description",
+    "examples",
     "epochs",
     "patience",
     "max_steps",
@@ -114,7 +122,7 @@ RESUMABLE = {
 
 
 # Settings that name files or folders, which training.toml writes relative to itself.
-PATH_SETTINGS = ("train", "dev", "test", "vectors", "unlabeled")
+PATH_SETTINGS = ("train", "dev", "test", "vectors", "unlabeled", "examples")
 
 
 # The range of every numeric setting the model's own config does not check (textcnn.config does

@@ -393,6 +393,9 @@ def _save(
         report.METRICS_LOG: (work / report.METRICS_LOG).read_text(encoding="utf-8"),
         "README.md": model_card.render(info, architecture, config, metrics, command, figures),
     }
+    if config.examples is not None:
+        examples = artifact.examples_file(Path(config.examples))
+        extra[artifact.EXAMPLES] = json.dumps(examples, indent=1, ensure_ascii=False) + "\n"
     artifact.save(work, model, vocab, info, extra)
     if not config.keep_checkpoint:
         checkpoint.remove(work)

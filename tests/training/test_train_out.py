@@ -248,3 +248,27 @@ def test_a_classifier_s_card_tells_the_figures_of_the_model_it_describes(
     )
     # one line per distinct metric: dev_score only repeats dev_accuracy here
     assert plotted and all(set(r) == {"epoch", "train_loss", "dev_accuracy"} for r in plotted[0])
+
+
+@pytest.mark.slow
+def test_a_description_and_examples_go_into_the_model_directory(
+    tmp_path: Path, data_dir: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    examples = [{"title": "Where", "text": "Where is Boston?", "source": "TREC"}]
+    (tmp_path / "examples.json").write_text(json.dumps(examples))
+    description = "Answers what kind of thing a question asks for:\n a place, a person, a number."
+    out = train(
+        tiny(data_dir, tmp_path / "model", description=description, examples=str(tmp_path / "examples.json"))
+    )
+    assert artifact.card_description(out) == " ".join(description.split())
+    assert artifact.read_examples(out) == examples
+    assert "examples.json" in json.loads((out / artifact.MANIFEST).read_text())["files"]
+    repeat = parse_args(["--config", str(out / config_file.FILENAME), "--out", str(tmp_path / "again")])
+    assert Path(repeat.examples or "").resolve() == (tmp_path / "examples.json").resolve()
+    assert repeat.description == description
+    (tmp_path / "broken.json").write_text('[{"title": "no text"}]')
+    said = refused(capsys, ["--train", "t.jsonl", "--out", "m", "--examples", str(tmp_path / "broken.json")])
+    assert said.endswith(f'--examples: {tmp_path / "broken.json"} must be a list of {{"title": str, '
+                         '"text": str, "source": str (optional)} objects')  # fmt: skip
+    said = refused(capsys, ["--train", "t.jsonl", "--out", "m", "--examples", "missing.json"])
+    assert said.endswith("--examples missing.json: no such file")
