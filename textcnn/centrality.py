@@ -52,28 +52,38 @@ def overlap_graph(batch: Batch, idf: torch.Tensor, window: int = WINDOW) -> Edge
     pair = torch.unique(owner[positive] * vocab + word[positive])  # each (sentence, word) once
     sentence, word = pair // vocab, pair % vocab
     distinct = torch.bincount(sentence, minlength=batch.num_docs * max_sents)  # (grid,) words each
-    # Occurrences grouped by document and word, in sentence order within a group: the k-th next
-    # member of a group is at least k sentences on, so `window` shifts find every pair in the window.
-    order = torch.argsort((sentence // max_sents * vocab + word) * max_sents + sentence % max_sents)
-    sentence, word = sentence[order], word[order]
-    sources, targets, shared = [empty], [empty], [torch.zeros(0)]
-    for shift in range(1, window + 1):
-        first, second = sentence[:-shift], sentence[shift:]
-        same = (word[:-shift] == word[shift:]) & (second - first <= window)
-        same &= first // max_sents == second // max_sents
-        if not bool(same.any()):  # then no group has a member this many on within the window
-            break
-        sources.append(first[same])
-        targets.append(second[same])
-        shared.append(idf[word[shift:][same]])
+    first, second, word = _shared_words(sentence, word, vocab, max_sents, window)
     grid = batch.num_docs * max_sents
     # One edge per pair: the IDF of every word the two share, summed.
-    edge, inverse = torch.unique(torch.cat(sources) * grid + torch.cat(targets), return_inverse=True)
-    weight = torch.zeros(edge.shape[0]).index_add_(0, inverse, torch.cat(shared))
+    edge, inverse = torch.unique(first * grid + second, return_inverse=True)
+    weight = torch.zeros(edge.shape[0]).index_add_(0, inverse, idf[word])
     source, target = edge // grid, edge % grid
     log_size = torch.log(distinct.clamp(min=1).to(weight.dtype))
     weight = weight / (log_size[source] + log_size[target]).clamp(min=1.0)
     return Edges(torch.cat([source, target]), torch.cat([target, source]), torch.cat([weight, weight]))
+
+
+def _shared_words(
+    sentence: torch.Tensor, word: torch.Tensor, vocab: int, max_sents: int, window: int
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Every pair of occurrences of one word in two sentences of one document at most `window`
+    apart, given each (sentence, word) once as grid indexes and word ids: (earlier sentence, later
+    sentence, word), one entry per pair and word."""
+    # Occurrences grouped by document and word, in sentence order within a group. The k-th next
+    # member of a group is at least k sentences on, so pairing each occurrence with at most the
+    # `window` members after it finds every pair in the window, and no more work than that bound.
+    group = sentence // max_sents * vocab + word
+    order = torch.argsort(group * max_sents + sentence % max_sents)
+    sentence, word, group = sentence[order], word[order], group[order]
+    _, sizes = torch.unique_consecutive(group, return_counts=True)
+    ends = torch.cumsum(sizes, 0).repeat_interleave(sizes)  # (occurrences,) one past each group
+    after = (ends - torch.arange(sentence.shape[0]) - 1).clamp(max=window)  # later members paired
+    first = torch.arange(sentence.shape[0]).repeat_interleave(after)
+    # The k-th pair of an occurrence joins it to the member k + 1 places on.
+    starts = torch.cumsum(after, 0) - after
+    second = first + 1 + torch.arange(first.shape[0]) - starts.repeat_interleave(after)
+    near = sentence[second] - sentence[first] <= window
+    return sentence[first[near]], sentence[second[near]], word[first[near]]
 
 
 def pagerank(graph: Edges, mask: torch.Tensor) -> torch.Tensor:
