@@ -125,7 +125,7 @@ def test_the_default_model_brings_its_examples_and_description() -> None:
         description = default.get("/v1/model").json()["description"]
     assert len(examples) == 5 and all(e["title"] and e["text"].startswith(e["title"]) for e in examples)
     assert {e["source"].split(",")[0] for e in examples} == {"BBC News"}
-    assert "BBC's five categories (business, entertainment, politics, sport, tech)" in description
+    assert "the five BBC News categories (business, entertainment, politics, sport, tech)" in description
 
 
 def test_examples_come_from_the_model_directory(bbc_model_dir: Path, tmp_path: Path) -> None:

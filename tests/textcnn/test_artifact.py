@@ -12,7 +12,7 @@ import pytest
 import torch
 
 from textcnn import DEFAULT_MODEL_DIR, ModelLoadError, Predictor, artifact
-from textcnn.config import ModelConfig, ModelInfo
+from textcnn.config import CONFIG_VERSION, ModelConfig, ModelInfo
 from textcnn.model import TextCNN
 from textcnn.vocab import Vocabulary
 
@@ -148,8 +148,8 @@ def test_a_versioned_config_must_be_whole_and_not_newer(model_copy: Path) -> Non
         Predictor.load(model_copy)
 
 
-def test_the_shipped_model_is_a_version_1_directory() -> None:
-    """The default model predates config versions and loads through the version-1 rules."""
+def test_the_shipped_model_is_a_current_directory() -> None:
+    """The default model is rebuilt by today's code (make default-model): a whole current config."""
     config = json.loads((DEFAULT_MODEL_DIR / "config.json").read_text())
-    assert "config_version" not in config and "multi_label" not in config["model"]
+    assert config["config_version"] == CONFIG_VERSION
     assert not Predictor.load(DEFAULT_MODEL_DIR).multi_label
