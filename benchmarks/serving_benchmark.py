@@ -11,8 +11,9 @@ Every figure is the median of `--repeats` runs over the BBC News test articles (
   convolution it replaces and against float16 tables, in one run: labels, summary sentences and the
   largest probability gap on every article; library classify and summarize docs/s of each;
   milliseconds per article of each stage of the lookup path over the whole batch; the tables' RSS and
-  bytes read per article beside the machine's copy bandwidth; and TF-IDF + LinearSVC (scikit-learn's
-  own tokenizer, word 1-2-grams, fitted on BBC train) classifying the same articles;
+  bytes read per article beside the machine's copy bandwidth; and the peers classifying the same
+  articles: TF-IDF + LinearSVC (scikit-learn's own tokenizer, word 1-2-grams, fitted on BBC train)
+  and fastText with word bigrams;
 - model: FLOPs per document (counted by torch) and docs/s of forward passes over pre-collated
   batches, with the GFLOP/s this achieves; bf16 autocast beside float32 (labels, selected
   sentences and the largest score difference on all test articles);
@@ -40,10 +41,13 @@ import gzip
 import json
 import logging
 import os
+import random
+import re
 import signal
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
@@ -180,6 +184,42 @@ def linear_peer(texts: Sequence[str], repeats: int) -> dict[str, Any]:
     }
 
 
+def fasttext_peer(texts: Sequence[str], repeats: int) -> dict[str, Any] | None:
+    """fastText with word bigrams (25 epochs, learning rate 0.5, one thread) fitted on BBC train,
+    classifying `texts`: docs/s and accuracy, its tokenizing (lower-cased words and symbols
+    separated by spaces, what fastText reads) included; None where fasttext is not installed."""
+    try:
+        import fasttext
+    except ImportError:
+        logger.warning("fasttext is not installed (pip install -e '.[bench]'): no fastText figures")
+        return None
+    token = re.compile(r"\w+|[^\w\s]")
+
+    def words(text: str) -> str:
+        return " ".join(token.findall(text.lower()))
+
+    with gzip.open(ROOT / "data" / "bbc_news_summary" / "train.jsonl.gz", "rt", encoding="utf-8") as file:
+        train = [json.loads(line) for line in file]
+    # fastText reads its file in order, and the file is grouped by label: unshuffled, the last
+    # label's rows would pull every weight their way at the end of each epoch.
+    random.Random(1).shuffle(train)
+    with tempfile.TemporaryDirectory() as folder:
+        lines = Path(folder) / "train.txt"
+        lines.write_text("".join(f"__label__{r['label']} {words(r['text'])}\n" for r in train))
+        model = fasttext.train_supervised(
+            str(lines), wordNgrams=2, epoch=25, lr=0.5, thread=1, seed=1, verbose=0
+        )
+    labels = [json.loads(line)["label"] for line in ARTICLES.read_text().splitlines()]
+    predicted, _ = model.predict([words(t) for t in texts])
+    seconds = timed(lambda: model.predict([words(t) for t in texts]), repeats)
+    return {
+        "docs_per_s": round(len(texts) / seconds, 1),
+        "accuracy": round(
+            sum(p[0] == f"__label__{y}" for p, y in zip(predicted, labels, strict=True)) / len(texts), 4
+        ),
+    }
+
+
 def lookup_stages(predictor: Predictor, texts: Sequence[str], repeats: int) -> dict[str, float]:
     """Milliseconds per article of each stage of `predictor`'s summarize over all `texts`, in its
     batch size: the forward pass split into the encoder, the bag of words, salience (graph
@@ -247,6 +287,7 @@ def lookup_against_convolution(model_dir: Path, texts: Sequence[str], repeats: i
         "lookup_float16": docs_per_s(half),
     }
     linear = linear_peer(texts, repeats)
+    fast = fasttext_peer(texts, repeats)
     stages = lookup_stages(lookup, texts, repeats)
     tokens = sum(d.num_tokens for d in lookup.prepare(texts)) / len(texts)
     config = lookup.model.config
@@ -260,6 +301,7 @@ def lookup_against_convolution(model_dir: Path, texts: Sequence[str], repeats: i
         "agreement_float16": agreement(convolution, half, texts),
         "speed": speed,
         "tfidf_linearsvc": linear,
+        "fasttext_bigrams": fast,
         "classify_speedup_over_convolution": round(
             speed["lookup"]["classify_docs_per_s"] / speed["convolution"]["classify_docs_per_s"], 2
         ),
