@@ -164,18 +164,28 @@ def copy_bandwidth(repeats: int, megabytes: int = 512) -> float:
     return 2 * source.nbytes / timed(lambda: target.copy_(source), repeats) / 1e9
 
 
+def bbc_train() -> list[dict[str, Any]]:
+    """The BBC train split's rows, which the peers are fitted on."""
+    with gzip.open(ROOT / "data" / "bbc_news_summary" / "train.jsonl.gz", "rt", encoding="utf-8") as file:
+        return [json.loads(line) for line in file]
+
+
+def article_labels() -> list[str]:
+    """The labels of the benchmark's articles, in order."""
+    return [json.loads(line)["label"] for line in ARTICLES.read_text().splitlines()]
+
+
 def linear_peer(texts: Sequence[str], repeats: int) -> dict[str, Any]:
     """TF-IDF + LinearSVC fitted on BBC train, classifying `texts`: docs/s and accuracy."""
     from sklearn.feature_extraction.text import TfidfVectorizer
     from sklearn.svm import LinearSVC
 
-    with gzip.open(ROOT / "data" / "bbc_news_summary" / "train.jsonl.gz", "rt", encoding="utf-8") as file:
-        train = [json.loads(line) for line in file]
+    train = bbc_train()
     vectorizer = TfidfVectorizer(ngram_range=(1, 2), sublinear_tf=True)
     model = LinearSVC(C=1.0).fit(
         vectorizer.fit_transform([r["text"] for r in train]), [r["label"] for r in train]
     )
-    labels = [json.loads(line)["label"] for line in ARTICLES.read_text().splitlines()]
+    labels = article_labels()
     predicted = model.predict(vectorizer.transform(texts))
     seconds = timed(lambda: model.predict(vectorizer.transform(texts)), repeats)
     return {
@@ -198,8 +208,7 @@ def fasttext_peer(texts: Sequence[str], repeats: int) -> dict[str, Any] | None:
     def words(text: str) -> str:
         return " ".join(token.findall(text.lower()))
 
-    with gzip.open(ROOT / "data" / "bbc_news_summary" / "train.jsonl.gz", "rt", encoding="utf-8") as file:
-        train = [json.loads(line) for line in file]
+    train = bbc_train()
     # fastText reads its file in order, and the file is grouped by label: unshuffled, the last
     # label's rows would pull every weight their way at the end of each epoch.
     random.Random(1).shuffle(train)
@@ -209,7 +218,7 @@ def fasttext_peer(texts: Sequence[str], repeats: int) -> dict[str, Any] | None:
         model = fasttext.train_supervised(
             str(lines), wordNgrams=2, epoch=25, lr=0.5, thread=1, seed=1, verbose=0
         )
-    labels = [json.loads(line)["label"] for line in ARTICLES.read_text().splitlines()]
+    labels = article_labels()
     predicted, _ = model.predict([words(t) for t in texts])
     seconds = timed(lambda: model.predict([words(t) for t in texts]), repeats)
     return {

@@ -83,7 +83,8 @@ def _shared_words(
     starts = torch.cumsum(after, 0) - after
     second = first + 1 + torch.arange(first.shape[0]) - starts.repeat_interleave(after)
     near = sentence[second] - sentence[first] <= window
-    return sentence[first[near]], sentence[second[near]], word[first[near]]
+    first, second = first[near], second[near]
+    return sentence[first], sentence[second], word[first]
 
 
 def pagerank(graph: Edges, mask: torch.Tensor) -> torch.Tensor:
