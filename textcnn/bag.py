@@ -7,7 +7,7 @@ sentence boundary. Hashing keeps the pair space fixed in size without a second v
 pairs that share a slot share a weight.
 """
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import TypeVar
 
@@ -69,12 +69,19 @@ class SparseBag:
         return torch.zeros(num_docs, num_terms).index_put_((self.doc, self.term), self.weight)
 
 
-def tfidf(doc: torch.Tensor, term: torch.Tensor, idf: torch.Tensor, num_docs: int) -> SparseBag:
-    """Bags from term occurrences (document and term id of each, (occurrences,)): log(1 + count) x
-    idf, scaled to unit length per document (a document without weighted terms stays empty)."""
-    num_terms = idf.shape[0]
+def tfidf(
+    doc: torch.Tensor,
+    term: torch.Tensor,
+    idf: Callable[[torch.Tensor], torch.Tensor],
+    num_terms: int,
+    num_docs: int,
+) -> SparseBag:
+    """Bags from term occurrences (document and term id of each, (occurrences,)), with `idf` giving
+    the IDF of term ids below `num_terms`: log(1 + count) x idf, scaled to unit length per document
+    (a document without weighted terms stays empty)."""
     keys, counts = torch.unique(doc * num_terms + term, return_counts=True)
     doc, term = keys // num_terms, keys % num_terms
-    weight = torch.log1p(counts.to(idf.dtype)) * idf[term]
-    norm = torch.zeros(num_docs, dtype=idf.dtype).index_add_(0, doc, weight * weight).sqrt()
+    term_idf = idf(term)
+    weight = torch.log1p(counts.to(term_idf.dtype)) * term_idf
+    norm = torch.zeros(num_docs, dtype=term_idf.dtype).index_add_(0, doc, weight * weight).sqrt()
     return SparseBag(doc, term, weight / norm[doc].clamp(min=1e-6))

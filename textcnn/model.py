@@ -234,7 +234,6 @@ class TextCNN(nn.Module):
         """Each document's bag of terms (textcnn.bag): its words, and its word pairs where the model
         has pair slots, as sublinear TF-IDF of unit length (empty without known words)."""
         pairs = self.config.word_pair_buckets
-        idf = torch.cat([self.token_idf, self.pair_idf]) if pairs else self.token_idf
         docs, terms = [], []
         for bucket in batch.buckets:
             found, rows = sentence_terms(bucket.token_ids, bucket.lengths, self.config.vocab_size, pairs)
@@ -243,7 +242,17 @@ class TextCNN(nn.Module):
         if not terms:
             empty = torch.zeros(0, dtype=torch.long)
             return SparseBag(empty, empty, torch.zeros(0))
-        return tfidf(torch.cat(docs), torch.cat(terms), idf, batch.num_docs)
+        return tfidf(torch.cat(docs), torch.cat(terms), self.term_idf, self.num_terms, batch.num_docs)
+
+    def term_idf(self, term: torch.Tensor) -> torch.Tensor:
+        """The IDF of each term id (textcnn.bag's numbering: words, then pair slots), gathered from
+        the two tables rather than from a copy of both joined, which would cost a pass over every
+        pair slot."""
+        vocab = self.config.vocab_size
+        if not self.config.word_pair_buckets:
+            return self.token_idf[term]
+        word = self.token_idf[term.clamp(max=vocab - 1)]
+        return torch.where(term < vocab, word, self.pair_idf[(term - vocab).clamp(min=0)])
 
     def salience(self, batch: Batch, sentences: torch.Tensor) -> torch.Tensor:
         """Statistics of how central each sentence is to its document, (docs, max_sents, salience_dim):
