@@ -6,7 +6,8 @@ log(distinct words of one) + log(distinct words of the other) (Mihalcea and Tara
 sentence is central when central sentences share its words: the recursive part that a count of
 repeated words alone (TextCNN.salience's recurrence) does not see. There are no self-loops, so a
 sentence cannot make itself central. Edges join sentences at most WINDOW apart, and the graph is
-a list of them, so the work grows linearly with a document's sentences.
+a list of them, so the work grows linearly with a document's sentences; a document short enough
+for its graph to be whole takes every round of PageRank at once, as a power of a small matrix.
 """
 
 from dataclasses import dataclass
@@ -90,12 +91,16 @@ def _shared_words(
 def pagerank(graph: Edges, mask: torch.Tensor) -> torch.Tensor:
     """Stationary scores of a random walk over each document's graph that follows an edge with
     probability DAMPING and otherwise jumps to any sentence, (docs, max_sents) summing to 1 over the
-    unmasked sentences. mask: (docs, max_sents) bool."""
+    unmasked sentences: ITERATIONS rounds of the power iteration. mask: (docs, max_sents) bool.
+
+    Documents of at most WINDOW sentences, whose graphs may be whole, take all the rounds at once
+    as a power of a small dense matrix; longer ones iterate over the edge list, whose size the
+    window bounds. Both give the same ranks up to float rounding."""
+    if mask.shape[1] <= WINDOW:
+        return _pagerank_by_powers(graph, mask)
     docs, max_sents = mask.shape
-    keep = mask.to(graph.weight.dtype)
-    jump = keep / keep.sum(dim=1, keepdim=True).clamp(min=1)  # (docs, max_sents)
-    out = torch.zeros(docs * max_sents).index_add_(0, graph.source, graph.weight)
-    step = graph.weight / out[graph.source]  # (edges,): each sentence's edges share its rank
+    jump = _jump(mask, graph.weight.dtype)  # (docs, max_sents)
+    step = _step(graph, docs * max_sents)  # (edges,)
     rank = jump
     for _ in range(ITERATIONS):
         passed = step * rank.view(-1)[graph.source]
@@ -104,6 +109,48 @@ def pagerank(graph: Edges, mask: torch.Tensor) -> torch.Tensor:
         # Sentences without edges pass nothing on; rescaling keeps the total at 1.
         rank = rank / rank.sum(dim=1, keepdim=True).clamp(min=1e-12)
     return rank
+
+
+def _jump(mask: torch.Tensor, dtype: torch.dtype) -> torch.Tensor:
+    """Where a jump lands: uniform over each document's sentences, (docs, max_sents)."""
+    keep = mask.to(dtype)
+    return keep / keep.sum(dim=1, keepdim=True).clamp(min=1)
+
+
+def _step(graph: Edges, nodes: int) -> torch.Tensor:
+    """The probability of each edge given its source: each sentence's edges share its rank."""
+    out = torch.zeros(nodes, dtype=graph.weight.dtype).index_add_(0, graph.source, graph.weight)
+    return graph.weight / out[graph.source]
+
+
+def _pagerank_by_powers(graph: Edges, mask: torch.Tensor) -> torch.Tensor:
+    """`pagerank` as a matrix power. One round maps the rank r to A(r) / sum(A(r)), with
+    A(r) = (1 - DAMPING) jump + DAMPING M r. Writing r = x / y, the pair (x, y) evolves linearly:
+    x' = DAMPING M x + (1 - DAMPING) jump y and y' = (1 - DAMPING) y + DAMPING sum(M x), so all the
+    rounds are one (max_sents + 1)-square matrix to the power ITERATIONS, by repeated squaring, in
+    float64: y shrinks by up to 1 - DAMPING a round."""
+    docs, max_sents = mask.shape
+    dtype = torch.float64
+    jump = _jump(mask, dtype)
+    step = _step(Edges(graph.source, graph.target, graph.weight.to(dtype)), docs * max_sents)
+    grid = max_sents + 1
+    rounds = torch.zeros(docs, grid, grid, dtype=dtype)
+    # M[target, source] = step: column s spreads sentence s's rank over its edges.
+    at = (graph.source // max_sents, graph.target % max_sents, graph.source % max_sents)
+    rounds.index_put_(at, DAMPING * step, accumulate=True)
+    rounds[:, max_sents, :max_sents] = rounds[:, :max_sents, :max_sents].sum(dim=1)
+    rounds[:, :max_sents, max_sents] = (1 - DAMPING) * jump
+    rounds[:, max_sents, max_sents] = 1 - DAMPING
+    state = torch.cat([jump, torch.ones(docs, 1, dtype=dtype)], dim=1).unsqueeze(2)  # (docs, grid, 1)
+    left = ITERATIONS
+    while left:
+        if left & 1:
+            state = torch.bmm(rounds, state)
+        left >>= 1
+        if left:
+            rounds = torch.bmm(rounds, rounds)
+    state = state.squeeze(2)
+    return (state[:, :max_sents] / state[:, max_sents:]).to(graph.weight.dtype)
 
 
 def centrality(batch: Batch, idf: torch.Tensor) -> torch.Tensor:

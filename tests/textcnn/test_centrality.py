@@ -90,6 +90,29 @@ def test_pagerank_matches_a_plain_power_iteration_on_real_articles() -> None:
         assert rank[d, n:].abs().sum() == 0
 
 
+def test_short_and_long_documents_rank_alike() -> None:
+    # Up to WINDOW sentences a document takes PageRank's rounds as one matrix power, beyond it they
+    # run one by one over the edges: the same articles, set in a grid wider than WINDOW, rank alike.
+    rows = [json.loads(line) for line in (DATA / "bbc_dev.jsonl").read_text().splitlines()[:3]]
+    texts = [r["text"] for r in rows] + ["One sentence only.", ""]
+    vocab = Vocabulary.build([[t for text in texts for t in tokenize(text, lowercase=True)]], min_freq=1)
+    idf = torch.linspace(0, 5, len(vocab))
+    batch = collate(_documents(texts, vocab))
+    edges, mask = overlap_graph(batch, idf), batch.sentence_mask
+    assert mask.shape[1] <= WINDOW
+    docs, narrow, wide = mask.shape[0], mask.shape[1], WINDOW + 1
+    widened = Edges(
+        edges.source // narrow * wide + edges.source % narrow,
+        edges.target // narrow * wide + edges.target % narrow,
+        edges.weight,
+    )
+    long_mask = torch.cat([mask, torch.zeros(docs, wide - narrow, dtype=torch.bool)], dim=1)
+    by_edges = pagerank(widened, long_mask)
+    torch.testing.assert_close(by_edges[:, :narrow], pagerank(edges, mask), atol=1e-6, rtol=1e-5)
+    assert by_edges[:, narrow:].abs().sum() == 0
+    assert pagerank(edges, mask)[-1].abs().sum() == 0  # a blank document has no rank
+
+
 def test_edges_join_only_sentences_within_the_window() -> None:
     vocab = Vocabulary(["<pad>", "<unk>", "bank", "fell", "."])
     idf = torch.tensor([0.0, 0.0, 1.0, 2.0, 0.0])

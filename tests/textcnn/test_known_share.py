@@ -14,6 +14,11 @@ TEST_SPLIT = Path(__file__).parents[2] / "data" / "bbc_news_summary" / "test.jso
 GERMAN = (
     "Die Bundesregierung hat am Mittwoch ein neues Gesetz zur Förderung erneuerbarer Energien beschlossen."
 )
+# README's other text unlike the training data: English, but not news.
+RECIPE = (
+    "Cream the butter and sugar until pale, beat in the eggs one at a time, then fold in the flour and "
+    "bake for 25 minutes at 180C."
+)
 
 
 def test_share_counts_unknown_ids_over_all_tokens() -> None:
@@ -34,7 +39,7 @@ def default_model() -> Predictor:
 
 def test_classify_reports_the_share_the_vocabulary_knows(default_model: Predictor) -> None:
     article = json.loads(TEST_SPLIT.read_text().splitlines()[0])["text"]
-    texts = [article, GERMAN, ""]
+    texts = [article, GERMAN, "", RECIPE]
     results = default_model.classify(texts)
     expected = []
     for document in default_model.prepare(texts):
@@ -44,3 +49,5 @@ def test_classify_reports_the_share_the_vocabulary_knows(default_model: Predicto
     # A BBC article is mostly known words; German is mostly unknown to a model trained on English news.
     assert results[0].known_token_share > 0.9
     assert results[1].known_token_share < 0.5
+    # A recipe is English, mostly known words, but fewer than news.
+    assert results[1].known_token_share < results[3].known_token_share < results[0].known_token_share
