@@ -70,7 +70,7 @@ COPY --from=build /dist /tmp/dist
 RUN /opt/venv/bin/pip install --no-deps --no-index --no-cache-dir /tmp/dist/*.whl && rm -rf /tmp/dist
 
 # All configuration is TEXTCNN_* environment (service/settings.py). TEXTCNN_TORCH_THREADS defaults to
-# cores / workers, and the cores a container sees are the host's: set it to match a CPU limit.
+# cores / workers - 1, and the cores a container sees are the host's: set it to match a CPU limit.
 # TEXTCNN_MODEL_DIR unset serves the embedded model; point it at a mounted directory to replace it.
 ENV PATH=/opt/venv/bin:$PATH \
     PYTHONDONTWRITEBYTECODE=1 \

@@ -24,5 +24,8 @@ def available_cores(cpu_max: Path = CGROUP_CPU_MAX) -> int:
 
 
 def torch_threads(configured: int | None, workers: int) -> int:
-    """Torch threads per worker: the configured number, or the available cores shared by the workers."""
-    return configured or max(1, available_cores() // workers)
+    """Torch threads per worker: the configured number, or the worker's share of the available cores
+    less one, at least 1. The worker's Python (event loop, request threads) keeps about a core busy
+    while passes run, and a torch thread sharing that core stalls its siblings at the end of every
+    operation (docs/experiments.md, "Where a worker's cores go")."""
+    return configured or max(1, available_cores() // workers - 1)

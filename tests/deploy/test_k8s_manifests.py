@@ -133,10 +133,10 @@ def test_probes_use_the_service_routes_on_the_served_port() -> None:
     assert _env(container)["TEXTCNN_HOST"] == "0.0.0.0"
 
 
-def test_cpu_matches_workers_times_torch_threads() -> None:
+def test_cpu_matches_workers_times_torch_threads_and_a_core_for_python() -> None:
     container = _container(_one("Deployment"))
     env = _env(container)
-    cores = int(env["TEXTCNN_WORKERS"]) * int(env["TEXTCNN_TORCH_THREADS"])
+    cores = int(env["TEXTCNN_WORKERS"]) * (int(env["TEXTCNN_TORCH_THREADS"]) + 1)
     resources = container["resources"]
     assert resources["requests"]["cpu"] == resources["limits"]["cpu"] == str(cores)
     assert _mebibytes(resources["requests"]["memory"]) <= _mebibytes(resources["limits"]["memory"])

@@ -5,6 +5,7 @@ from pathlib import Path
 
 import pytest
 
+from service import cpu
 from service.cpu import available_cores, torch_threads
 
 AFFINITY = len(os.sched_getaffinity(0))
@@ -32,4 +33,12 @@ def test_no_cgroup_file_means_the_affinity_mask(tmp_path: Path) -> None:
 def test_workers_share_the_cores_and_a_setting_wins() -> None:
     assert torch_threads(3, workers=8) == 3
     assert torch_threads(None, workers=10**6) == 1
-    assert torch_threads(None, workers=1) == available_cores()
+    assert torch_threads(None, workers=1) == max(1, available_cores() - 1)  # a core for the Python
+
+
+@pytest.mark.parametrize(("cores", "workers", "threads"), [(2, 1, 1), (8, 1, 7), (8, 2, 3), (4, 4, 1), (1, 1, 1)])
+def test_each_worker_leaves_a_core_to_its_python(
+    monkeypatch: pytest.MonkeyPatch, cores: int, workers: int, threads: int
+) -> None:
+    monkeypatch.setattr(cpu, "available_cores", lambda: cores)
+    assert torch_threads(None, workers=workers) == threads
