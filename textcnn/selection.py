@@ -130,10 +130,11 @@ def _take(
         length = len(tokens[index])
         if limit.words is not None and words + length > limit.words:
             continue
-        trigrams = _trigrams(tokens[index])
-        if block_trigrams and trigrams & seen:
-            continue
+        if block_trigrams:
+            trigrams = _trigrams(tokens[index])
+            if trigrams & seen:
+                continue
+            seen |= trigrams
         chosen.append(index)
-        seen |= trigrams
         words += length
     return chosen
