@@ -4,9 +4,10 @@
 
 Every figure is the median of `--repeats` runs over the BBC News test articles (221 of them):
 
-- peak: the machine's limit, the higher GFLOP/s of two large float32 kernels with the worker's torch
-  threads: a 2048² matmul (BLAS) and a wide convolution (oneDNN, the library behind the model's own
-  convolutions); on some CPUs one of the two libraries reaches only half of what the other does;
+- peak: the machine's limit, the higher GFLOP/s of two large float32 kernels with this process's
+  torch threads (`--threads`): a 2048² matmul (BLAS) and a wide convolution (oneDNN, the library
+  behind the model's own convolutions); on some CPUs one of the two libraries reaches only half of
+  what the other does;
 - lookup: the encoder as lookup tables (textcnn.lookup, Predictor.load's default) against the
   convolution it replaces and against float16 tables, in one run: labels, summary sentences and the
   largest probability gap on every article; library classify and summarize docs/s of each;
@@ -61,7 +62,7 @@ from benchmarks.baselines import lexrank, textrank
 from benchmarks.soak import ARTICLES, ROOT, free_port, machine, rss_mb, wait_ready
 from service import schemas
 from service.app import _summary
-from service.cpu import torch_threads
+from service.cpu import available_cores
 from service.offsets import converter
 from textcnn import artifact
 from textcnn.centrality import centrality
@@ -695,13 +696,17 @@ def main() -> None:
         default=[],
         choices=["lookup", "model", "library", "bf16", "http", "memory", "ceiling"],
     )
-    parser.add_argument("--threads", type=int, help="torch threads of this process; default: as a worker")
+    parser.add_argument(
+        "--threads", type=int, help="torch threads of this process; default: every core, as the library gets"
+    )
     parser.add_argument("--out", type=Path, default=Path("runs/serving_benchmark.json"))
     args = parser.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
     logging.getLogger("httpx").setLevel(logging.WARNING)
 
-    torch.set_num_threads(args.threads or torch_threads(None, workers=1))  # as one server worker sets it
+    # The in-process steps measure the library as a script gets it: torch's default of every core. The
+    # server's workers set their own threads (service/cpu.py).
+    torch.set_num_threads(args.threads or available_cores())
     texts = [json.loads(line)["text"] for line in ARTICLES.read_text().splitlines()]
     predictor = Predictor.load()
     report: dict[str, Any] = {

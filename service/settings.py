@@ -44,7 +44,9 @@ class Settings(BaseSettings):
     host: str = Field("127.0.0.1", description="address to listen on: an IP address or a resolvable name")
     port: int = Field(8000, ge=0, le=65535, description="TCP port; 0 picks a free one")
     workers: int = Field(1, ge=1, description="uvicorn worker processes")
-    torch_threads: int | None = Field(None, ge=1, description="per worker; default: cores / workers - 1, at least 1")
+    torch_threads: int | None = Field(
+        None, ge=1, description="per worker; default: cores / workers - 1, at least 1"
+    )
     batch_size: int = Field(32, ge=1, description="documents per forward pass")
     micro_batching: bool = Field(True, description="share forward passes between concurrent requests")
     batch_wait_ms: float = Field(2.0, ge=0, description="longest wait for more requests to join a pass")

@@ -36,7 +36,9 @@ def test_workers_share_the_cores_and_a_setting_wins() -> None:
     assert torch_threads(None, workers=1) == max(1, available_cores() - 1)  # a core for the Python
 
 
-@pytest.mark.parametrize(("cores", "workers", "threads"), [(2, 1, 1), (8, 1, 7), (8, 2, 3), (4, 4, 1), (1, 1, 1)])
+@pytest.mark.parametrize(
+    ("cores", "workers", "threads"), [(2, 1, 1), (8, 1, 7), (8, 2, 3), (4, 4, 1), (1, 1, 1)]
+)
 def test_each_worker_leaves_a_core_to_its_python(
     monkeypatch: pytest.MonkeyPatch, cores: int, workers: int, threads: int
 ) -> None:
