@@ -100,7 +100,7 @@ def pagerank(graph: Edges, mask: torch.Tensor) -> torch.Tensor:
         return _pagerank_by_powers(graph, mask)
     docs, max_sents = mask.shape
     jump = _jump(mask, graph.weight.dtype)  # (docs, max_sents)
-    step = _step(graph, docs * max_sents)  # (edges,)
+    step = _step(graph.source, graph.weight, docs * max_sents)  # (edges,)
     rank = jump
     for _ in range(ITERATIONS):
         passed = step * rank.view(-1)[graph.source]
@@ -117,10 +117,11 @@ def _jump(mask: torch.Tensor, dtype: torch.dtype) -> torch.Tensor:
     return keep / keep.sum(dim=1, keepdim=True).clamp(min=1)
 
 
-def _step(graph: Edges, nodes: int) -> torch.Tensor:
-    """The probability of each edge given its source: each sentence's edges share its rank."""
-    out = torch.zeros(nodes, dtype=graph.weight.dtype).index_add_(0, graph.source, graph.weight)
-    return graph.weight / out[graph.source]
+def _step(source: torch.Tensor, weight: torch.Tensor, nodes: int) -> torch.Tensor:
+    """The probability of each edge (its source and weight) given its source: each sentence's
+    edges share its rank."""
+    out = torch.zeros(nodes, dtype=weight.dtype).index_add_(0, source, weight)
+    return weight / out[source]
 
 
 def _pagerank_by_powers(graph: Edges, mask: torch.Tensor) -> torch.Tensor:
@@ -133,7 +134,7 @@ def _pagerank_by_powers(graph: Edges, mask: torch.Tensor) -> torch.Tensor:
     docs, max_sents = mask.shape
     dtype = torch.float64
     jump = _jump(mask, dtype)
-    step = _step(Edges(graph.source, graph.target, graph.weight.to(dtype)), docs * max_sents)
+    step = _step(graph.source, graph.weight.to(dtype), docs * max_sents)
     grid = max_sents + 1
     rounds = torch.zeros(docs, grid, grid, dtype=dtype)
     # M[target, source] = step: column s spreads sentence s's rank over its edges.
