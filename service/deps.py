@@ -3,7 +3,8 @@
 create_app puts the settings and metrics there, and the lifespan the model repository, the gate and
 the API keys, so a route names what it needs in its signature and holds no state of its own. The
 dependencies are coroutines: they only read the state (or check sizes), so they run on the event
-loop, as cheap as a call, instead of taking a trip through the thread pool.
+loop, as cheap as a call, instead of taking a trip through the thread pool. The predict routes, the
+hot path, take the request and call `model_work` instead (see there).
 """
 
 import json
@@ -24,11 +25,6 @@ from service.settings import Settings
 logger = logging.getLogger("service")
 
 
-async def settings(request: Request) -> Settings:
-    served: Settings = request.app.state.settings
-    return served
-
-
 async def metrics(request: Request) -> Metrics:
     recorded: Metrics = request.app.state.metrics
     return recorded
@@ -39,15 +35,8 @@ async def repository(request: Request) -> ModelRepository:
     return models
 
 
-async def gate(request: Request) -> ModelGate:
-    running: ModelGate = request.app.state.gate
-    return running
-
-
-AppSettings = Annotated[Settings, Depends(settings)]
 AppMetrics = Annotated[Metrics, Depends(metrics)]
 Repository = Annotated[ModelRepository, Depends(repository)]
-Gate = Annotated[ModelGate, Depends(gate)]
 
 
 def serving(models: ModelRepository) -> Served:
@@ -85,36 +74,22 @@ def _checked(body: schemas.Documents, route: str, configured: Settings, recorded
     return texts
 
 
-# The route declares the same `body`; FastAPI reads and validates it once for both. The metrics label
-# documents by the route's path template.
-async def classify_texts(
-    body: ClassifyBody, request: Request, configured: AppSettings, recorded: AppMetrics
-) -> list[str]:
-    return _checked(body, request.scope["route"].path, configured, recorded)
-
-
-async def summarize_texts(
-    body: SummarizeBody, request: Request, configured: AppSettings, recorded: AppMetrics
-) -> list[str]:
-    return _checked(body, request.scope["route"].path, configured, recorded)
-
-
-ClassifyTexts = Annotated[list[str], Depends(classify_texts)]
-SummarizeTexts = Annotated[list[str], Depends(summarize_texts)]
-
-
 @dataclass(frozen=True)
 class ModelWork:
-    """What a predict route needs to run model work: the models, the gate in front of them, and the
-    metrics that count the requests each model answers."""
+    """What a predict route needs to run model work: its checked documents, the models, the gate in
+    front of them, and the metrics that count the requests each model answers."""
 
+    texts: list[str]
     repository: ModelRepository
     gate: ModelGate
     metrics: Metrics
 
 
-async def model_work(models: Repository, running: Gate, recorded: AppMetrics) -> ModelWork:
-    return ModelWork(models, running, recorded)
-
-
-Work = Annotated[ModelWork, Depends(model_work)]
+# The predict routes are the hot path, and FastAPI resolves (and validates the body for) every
+# dependency of a route on every request, so they take the request and call this themselves. The
+# metrics label documents by the route's path template.
+def model_work(body: schemas.Documents, request: Request) -> ModelWork:
+    """The checked documents of `body` and what running them takes, from app.state."""
+    state = request.app.state
+    texts = _checked(body, request.scope["route"].path, state.settings, state.metrics)
+    return ModelWork(texts, state.repository, state.gate, state.metrics)

@@ -203,7 +203,7 @@ class Observability:
         incoming = dict(scope["headers"]).get(b"x-request-id", b"").decode("latin-1")
         request_id = incoming if _SANE_ID.fullmatch(incoming) else f"{_ids.getrandbits(128):032x}"
         token = REQUEST_ID.set(request_id)
-        method, route = scope["method"], self.route_of(scope)
+        method = scope["method"]
         status = 500  # what the client sees if the app fails before it answers
         start = time.perf_counter()
 
@@ -218,6 +218,9 @@ class Observability:
             await self.app(scope, receive, send_with_id)
         finally:
             elapsed = time.perf_counter() - start
+            # The router leaves the route it matched in the scope; matching again is for the requests
+            # answered before routing (a 413, a 404).
+            route = getattr(scope.get("route"), "path", None) or self.route_of(scope)
             self.metrics.requests.labels(method, route, str(status)).inc()
             self.metrics.latency.labels(method, route, str(status)).observe(elapsed)
             access_log.info(

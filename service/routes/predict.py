@@ -8,7 +8,7 @@ turns the library's results back into response models (`_classification`, `_summ
 
 from collections.abc import Callable, Sequence
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Request
 
 from service import deps, offsets, schemas
 from service.backpressure import one_document_at_a_time
@@ -29,8 +29,9 @@ named_model = APIRouter(tags=["models"])
 
 
 async def classified(
-    work: deps.ModelWork, name: str | None, body: schemas.ClassifyRequest, texts: list[str]
+    work: deps.ModelWork, name: str | None, body: schemas.ClassifyRequest
 ) -> schemas.ClassifyResponse:
+    texts = work.texts
     work.repository.require(name)  # an unknown model is answered before it takes a place in the queue
 
     def run() -> schemas.ClassifyResponse:
@@ -70,8 +71,9 @@ async def classified(
 
 
 async def summarized(
-    work: deps.ModelWork, name: str | None, body: schemas.SummarizeRequest, texts: list[str]
+    work: deps.ModelWork, name: str | None, body: schemas.SummarizeRequest
 ) -> schemas.SummarizeResponse:
+    texts = work.texts
     work.repository.require(name)
 
     def run() -> schemas.SummarizeResponse:
@@ -108,9 +110,7 @@ async def summarized(
     response_model_exclude_none=True,
     responses=responses(400, 413, 422, 503, 504),
 )
-async def classify(
-    body: deps.ClassifyBody, texts: deps.ClassifyTexts, work: deps.Work
-) -> schemas.ClassifyResponse:
+async def classify(body: deps.ClassifyBody, request: Request) -> schemas.ClassifyResponse:
     """Label each document with its most probable class and the class probabilities (the default
     model).
 
@@ -119,7 +119,7 @@ async def classify(
     more forward pass: each of the CNN's max-pooled features comes from one n-gram, and the class
     logit is the bias plus weight x feature summed over the features.
     """
-    return await classified(work, None, body, texts)
+    return await classified(deps.model_work(body, request), None, body)
 
 
 @default_model.post(
@@ -128,9 +128,7 @@ async def classify(
     response_model_exclude_none=True,
     responses=responses(400, 413, 422, 503, 504),
 )
-async def summarize(
-    body: deps.SummarizeBody, texts: deps.SummarizeTexts, work: deps.Work
-) -> schemas.SummarizeResponse:
+async def summarize(body: deps.SummarizeBody, request: Request) -> schemas.SummarizeResponse:
     """Pick each document's summary sentences, returned in document order with offsets (the default
     model).
 
@@ -138,7 +136,7 @@ async def summarize(
     its content, context, document and position parts (the scorer is linear once its active
     units are fixed), and the sentence's own n-grams behind the content part.
     """
-    return await summarized(work, None, body, texts)
+    return await summarized(deps.model_work(body, request), None, body)
 
 
 @named_model.post(
@@ -147,11 +145,9 @@ async def summarize(
     response_model_exclude_none=True,
     responses=responses(400, 404, 413, 422, 503, 504),
 )
-async def classify_with(
-    name: str, body: deps.ClassifyBody, texts: deps.ClassifyTexts, work: deps.Work
-) -> schemas.ClassifyResponse:
+async def classify_with(name: str, body: deps.ClassifyBody, request: Request) -> schemas.ClassifyResponse:
     """`/classify` with the named model (loaded first if it is not)."""
-    return await classified(work, name, body, texts)
+    return await classified(deps.model_work(body, request), name, body)
 
 
 @named_model.post(
@@ -160,11 +156,9 @@ async def classify_with(
     response_model_exclude_none=True,
     responses=responses(400, 404, 413, 422, 503, 504),
 )
-async def summarize_with(
-    name: str, body: deps.SummarizeBody, texts: deps.SummarizeTexts, work: deps.Work
-) -> schemas.SummarizeResponse:
+async def summarize_with(name: str, body: deps.SummarizeBody, request: Request) -> schemas.SummarizeResponse:
     """`/summarize` with the named model (loaded first if it is not)."""
-    return await summarized(work, name, body, texts)
+    return await summarized(deps.model_work(body, request), name, body)
 
 
 def _classification(
