@@ -111,7 +111,7 @@ class LookupEncoder(KimEncoder):
         rows = windows[:, None] + self.columns[None, :, None]  # (n, widths, positions, widest)
         unread = self._invalid_windows(positions, lengths)[..., None] | self.beyond[:, None]
         rows.masked_fill_(unread, self.table.shape[0] - 1)
-        summed = F.embedding_bag(rows.view(-1, widest), self.table, mode="sum")
+        summed = F.embedding_bag(rows.reshape(-1, widest), self.table, mode="sum")
         # The max is exact in any dtype, so half tables convert after it.
         pooled = summed.view(n, len(self.filter_widths), positions, -1).amax(dim=2).float()
         features = torch.relu(pooled.view(n, self.output_dim))
