@@ -38,9 +38,10 @@ class Inference:
 
 
 class LookupEncoder(KimEncoder):
-    """A KimEncoder whose responses come from tables; features, masks, max-pooling and
-    `forward_with_positions` are the encoder's own code. Built from a trained encoder, whose modules
-    it shares (the embeddings stay for callers that read them, e.g. for their dtype)."""
+    """A KimEncoder whose responses come from tables. `forward_with_positions` (explanations) runs the
+    encoder's own masking and max-pooling over them; `forward` pools every width in one lookup of
+    its own, to the same features. Built from a trained encoder, whose modules it shares (the
+    embeddings stay for callers that read them, e.g. for their dtype)."""
 
     table: torch.Tensor  # (vocab * sum(filter_widths) + 1, filters): every width's rows, the zero row last
     columns: torch.Tensor  # (widths, widest) long: where each width's offset starts in the table
