@@ -63,7 +63,7 @@ class KimEncoder(nn.Module):
     def forward(self, token_ids: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
         """token_ids: (n, time) long, padded with PAD_ID; lengths: (n,) long. Returns (n, output_dim)."""
         pooled = [responses.amax(dim=2) for responses in self._responses(token_ids, lengths)]
-        return self._features(pooled, lengths)
+        return self._features(torch.cat(pooled, dim=1), lengths)
 
     def forward_with_positions(
         self, token_ids: torch.Tensor, lengths: torch.Tensor
@@ -74,7 +74,7 @@ class KimEncoder(nn.Module):
         padding before the sequence. The features equal forward's."""
         best = [responses.max(dim=2) for responses in self._responses(token_ids, lengths)]
         starts = torch.cat([b.indices for b in best], dim=1) - self.margin  # (n, output_dim)
-        return self._features([b.values for b in best], lengths), starts
+        return self._features(torch.cat([b.values for b in best], dim=1), lengths), starts
 
     def _responses(self, token_ids: torch.Tensor, lengths: torch.Tensor) -> list[torch.Tensor]:
         """Each filter width's responses, (n, num_filters, positions), -inf where a window may not start."""
@@ -122,6 +122,8 @@ class KimEncoder(nn.Module):
             last_start = (lengths - width).clamp(min=0)
         return (starts[None, :] < first_start) | (starts[None, :] > last_start[:, None])
 
-    def _features(self, pooled: list[torch.Tensor], lengths: torch.Tensor) -> torch.Tensor:
-        features = torch.relu(torch.cat(pooled, dim=1))  # (n, output_dim)
+    def _features(self, pooled: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
+        """The max-pooled responses of every width, (n, output_dim), as features: ReLU, and zero for an
+        empty sequence."""
+        features = torch.relu(pooled)
         return features * (lengths > 0).unsqueeze(1).to(features.dtype)

@@ -115,8 +115,7 @@ class LookupEncoder(KimEncoder):
         summed = F.embedding_bag(rows.reshape(-1, widest), self.table, mode="sum")
         # The max is exact in any dtype, so half tables convert after it.
         pooled = summed.view(n, len(self.filter_widths), positions, -1).amax(dim=2).float()
-        features = torch.relu(pooled.view(n, self.output_dim))
-        return features * (lengths > 0).unsqueeze(1).to(features.dtype)
+        return self._features(pooled.view(n, self.output_dim), lengths)
 
     def _invalid_windows(self, positions: int, lengths: torch.Tensor) -> torch.Tensor:
         """(n, widths, positions) bool: `_invalid_starts` of every filter width at once."""
