@@ -1,16 +1,18 @@
 """Lookup inference: the trained convolution as precomputed tables, for prediction only.
 
 Once training is over the embeddings are fixed, and a convolution is linear in them. For filter
-width w and offset k within its window, the table row `T_w[k * V + v] = E[v] · W_w[:, :, k]ᵀ`
-(V the vocabulary, E the summed channels' embeddings) is what token v at offset k adds to every
-filter's response (offset 0's rows also hold the bias). A window's response is then the sum of w
-rows: one `embedding_bag(mode="sum")` over the token windows of every width, the widths' tables
-stacked in one, instead of a product over the embedding dimension, exact up to float rounding.
+width w and offset k within its window, the row `E[v] · W_w[:, :, k]ᵀ` (E the summed channels'
+embeddings) is what token v at offset k adds to every filter's response (offset 0's rows also hold
+the bias). A window's response is then the sum of w rows: one `embedding_bag(mode="sum")` over the
+token windows of every width, from one table of every width's rows, instead of a product over the
+embedding dimension, exact up to float rounding.
 Training keeps the convolution (its embeddings move); `install` swaps the encoder of a model loaded
 for prediction when the tables fit a budget.
 """
 
+import contextlib
 import logging
+import mmap
 from dataclasses import dataclass
 
 import torch
@@ -22,6 +24,7 @@ from textcnn.model import TextCNN
 from textcnn.vocab import PAD_ID
 
 TABLE_DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
+HUGE_PAGE_BYTES = 2 << 20  # x86-64 and arm64 with 4 KiB base pages
 DEFAULT_BUDGET_MB = 256.0  # the default model's float32 tables fit with room for a larger vocabulary
 
 logger = logging.getLogger(__name__)
@@ -43,8 +46,10 @@ class LookupEncoder(KimEncoder):
     its own, to the same features. Built from a trained encoder, whose modules it shares (the
     embeddings stay for callers that read them, e.g. for their dtype)."""
 
-    table: torch.Tensor  # (vocab * sum(filter_widths) + 1, filters): every width's rows, the zero row last
-    columns: torch.Tensor  # (widths, widest) long: where each width's offset starts in the table
+    # (vocab * sum(filter_widths) + 1, filters): token v's rows for every width and offset together
+    # (the rows a window reads are then near those of the windows beside it), the zero row last.
+    table: torch.Tensor
+    columns: torch.Tensor  # (widths, widest) long: each width's offsets among a token's rows
     beyond: torch.Tensor  # (widths, widest) bool: the offsets a width does not have (the zero row)
     widths: torch.Tensor  # (widths,) long: filter_widths
 
@@ -59,27 +64,30 @@ class LookupEncoder(KimEncoder):
         self.output_dim = encoder.output_dim
         vocab = self.embedding.num_embeddings
         widest = max(self.filter_widths)
-        blocks, start = [], 0
-        # columns[i, k]: the table row where the block of width i, offset k starts; the zero row for
-        # the offsets a width does not have.
-        columns = torch.full((len(self.filter_widths), widest), -1)
+        offsets = sum(self.filter_widths)
+        # columns[i, k]: the row, among one token's, of width i at offset k (0 where width i has no
+        # offset k: `forward` reads the zero row there).
+        columns = torch.zeros((len(self.filter_widths), widest), dtype=torch.long)
+        beyond = torch.ones((len(self.filter_widths), widest), dtype=torch.bool)
+        filters = self.output_dim // len(self.filter_widths)
+        # One row of zeros last: what a window that may not start reads, and what the offsets beyond
+        # a narrower width's read (see `forward`).
+        table = _huge_page_tensor((vocab * offsets + 1, filters), dtype)
+        table[-1] = 0
+        by_token = table[:-1].view(vocab, offsets, filters)  # row v * offsets + column
         with torch.no_grad():
             embeddings = self.embed(torch.arange(vocab)).float()  # (vocab, embedding_dim)
             for i, (width, conv) in enumerate(zip(self.filter_widths, self.convs, strict=True)):
                 assert isinstance(conv, nn.Conv1d) and conv.bias is not None
                 weight = conv.weight.float()  # (filters, embedding_dim, width)
-                block = torch.einsum("ve,fek->kvf", embeddings, weight)  # (width, vocab, filters)
+                block = torch.einsum("ve,fek->vkf", embeddings, weight)  # (vocab, width, filters)
                 # Every window reads exactly one row at offset 0: the bias lives there.
-                block[0] += conv.bias.float()
-                blocks.append(block.reshape(width * vocab, -1))  # rows start + k * vocab + v
-                columns[i, :width] = start + torch.arange(width) * vocab
-                start += width * vocab
-            # One row of zeros last: what a window that may not start reads, and what the offsets
-            # beyond a narrower width's read (see `forward`).
-            blocks.append(blocks[0].new_zeros(1, blocks[0].shape[1]))
-            table = torch.cat(blocks).to(dtype).contiguous()
-        beyond = columns < 0  # (widths, widest): the offsets beyond each width
-        columns[beyond] = start  # the zero row
+                block[:, 0] += conv.bias.float()
+                first = sum(self.filter_widths[:i])
+                by_token[:, first : first + width] = block
+                columns[i, :width] = first + torch.arange(width)
+                beyond[i, :width] = False
+        self.offsets = offsets
         self.register_buffer("table", table, persistent=False)
         self.register_buffer("columns", columns, persistent=False)
         self.register_buffer("beyond", beyond, persistent=False)
@@ -109,7 +117,8 @@ class LookupEncoder(KimEncoder):
         # and may not start anyway.
         windows = F.pad(token_ids, (0, widest - narrowest), value=PAD_ID).unfold(1, widest, 1)
         positions = windows.shape[1]
-        rows = windows[:, None] + self.columns[None, :, None]  # (n, widths, positions, widest)
+        # (n, widths, positions, widest)
+        rows = torch.add(self.columns[None, :, None], windows[:, None], alpha=self.offsets)
         unread = self._invalid_windows(positions, lengths)[..., None] | self.beyond[:, None]
         rows.masked_fill_(unread, self.table.shape[0] - 1)
         summed = F.embedding_bag(rows.reshape(-1, widest), self.table, mode="sum")
@@ -134,7 +143,8 @@ class LookupEncoder(KimEncoder):
         n = token_ids.shape[0]
         masked = []
         for i, width in enumerate(self.filter_widths):
-            windows = token_ids.unfold(1, width, 1) + self.columns[i, :width]  # (n, positions, width)
+            # (n, positions, width)
+            windows = torch.add(self.columns[i, :width], token_ids.unfold(1, width, 1), alpha=self.offsets)
             positions = windows.shape[1]
             # Half tables sum in their own dtype; the max runs in float32.
             summed = F.embedding_bag(windows.reshape(n * positions, width), self.table, mode="sum")
@@ -142,6 +152,20 @@ class LookupEncoder(KimEncoder):
             # (n, num_filters, positions), filters innermost in memory like the channels-last convolution
             masked.append(self._mask(responses.transpose(1, 2), width, lengths))
         return masked
+
+
+def _huge_page_tensor(shape: tuple[int, int], dtype: torch.dtype) -> torch.Tensor:
+    """An uninitialized tensor whose memory the kernel is asked to back with huge pages (Linux's
+    transparent huge pages), where it can be; plain memory elsewhere. Lookups land anywhere in a
+    table of many megabytes, and with small pages most row reads also miss the address cache."""
+    size = shape[0] * shape[1] * dtype.itemsize
+    advice = getattr(mmap, "MADV_HUGEPAGE", None)
+    if advice is None or size < HUGE_PAGE_BYTES:
+        return torch.empty(shape, dtype=dtype)
+    memory = mmap.mmap(-1, size, flags=mmap.MAP_PRIVATE | mmap.MAP_ANONYMOUS)
+    with contextlib.suppress(OSError):  # a kernel without huge pages: the memory still serves
+        memory.madvise(advice)
+    return torch.frombuffer(memory, dtype=dtype).view(shape)  # the tensor keeps `memory` open
 
 
 def table_bytes(encoder: KimEncoder, dtype: torch.dtype) -> int:
