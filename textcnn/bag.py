@@ -13,6 +13,8 @@ from typing import TypeVar
 
 import torch
 
+from textcnn.features import Tokens
+
 _PAIR_MULTIPLIER = 1_000_003  # odd and above any vocabulary size: (first, second) -> distinct integers
 
 Ids = TypeVar("Ids", int, torch.Tensor)
@@ -38,20 +40,15 @@ def document_terms(
     return places
 
 
-def sentence_terms(
-    token_ids: torch.Tensor, lengths: torch.Tensor, vocab_size: int, pair_buckets: int
-) -> tuple[torch.Tensor, torch.Tensor]:
-    """The terms of padded sentences, token_ids (n, time) with `lengths` (n,): every term id once per
-    occurrence, flat, and beside it the row (sentence) it occurs in."""
-    n, time = token_ids.shape
-    valid = torch.arange(time)[None, :] < lengths[:, None]  # (n, time)
-    rows = torch.arange(n)[:, None].expand(n, time)
-    terms, owners = [token_ids[valid]], [rows[valid]]
-    if pair_buckets and time > 1:
-        pairs = pair_term(token_ids[:, :-1], token_ids[:, 1:], vocab_size, pair_buckets)  # (n, time - 1)
-        both = valid[:, 1:]  # the pair's second word is inside the sentence
-        terms.append(pairs[both])
-        owners.append(rows[:, 1:][both])
+def token_terms(tokens: Tokens, vocab_size: int, pair_buckets: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """The terms of a batch's tokens (Batch.tokens): every term id once per occurrence, flat, and
+    beside it the grid index of the sentence it occurs in."""
+    terms, owners = [tokens.ids], [tokens.sentence]
+    if pair_buckets:
+        # Tokens are flat sentence by sentence: neighbours of one sentence make a pair.
+        both = tokens.sentence[1:] == tokens.sentence[:-1]
+        terms.append(pair_term(tokens.ids[:-1][both], tokens.ids[1:][both], vocab_size, pair_buckets))
+        owners.append(tokens.sentence[1:][both])
     return torch.cat(terms), torch.cat(owners)
 
 

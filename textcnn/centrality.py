@@ -14,7 +14,6 @@ from dataclasses import dataclass
 
 import torch
 
-from textcnn.bag import sentence_terms
 from textcnn.features import Batch
 
 DAMPING = 0.85
@@ -40,15 +39,7 @@ def overlap_graph(batch: Batch, idf: torch.Tensor, window: int = WINDOW) -> Edge
     positive IDF, weighted by the summed IDF of the distinct words they share over their sizes. No
     self-loops, no edges for padding or across documents."""
     vocab, max_sents = idf.shape[0], batch.max_sentences
-    owners, found = [], []
-    for bucket in batch.buckets:
-        words, rows = sentence_terms(bucket.token_ids, bucket.lengths, vocab, 0)
-        owners.append(bucket.grid_index[rows])
-        found.append(words)
-    empty = torch.zeros(0, dtype=torch.long)
-    if not owners:
-        return Edges(empty, empty, torch.zeros(0))
-    owner, word = torch.cat(owners), torch.cat(found)
+    owner, word = batch.tokens.sentence, batch.tokens.ids
     positive = idf[word] > 0
     pair = torch.unique(owner[positive] * vocab + word[positive])  # each (sentence, word) once
     sentence, word = pair // vocab, pair % vocab

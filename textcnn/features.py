@@ -2,6 +2,7 @@
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from functools import cached_property
 
 import torch
 
@@ -46,11 +47,31 @@ class SentenceBucket:
 
 
 @dataclass(frozen=True)
+class Tokens:
+    """Every token the encoder reads in a batch, once each, flat: sentence by sentence (in bucket
+    order), each sentence's tokens in order."""
+
+    ids: torch.Tensor  # (tokens,) long
+    sentence: torch.Tensor  # (tokens,) long: the grid index of the token's sentence
+
+
+@dataclass(frozen=True)
 class Batch:
     """The sentences of several documents in length buckets, and where each sits in its document."""
 
     buckets: tuple[SentenceBucket, ...]
     sentence_mask: torch.Tensor  # (n_docs, max_sentences) bool
+
+    @cached_property
+    def tokens(self) -> Tokens:
+        """The buckets' tokens without their padding, for the statistics that count words (the bag
+        of words, salience, graph centrality): built once, however many of them read it."""
+        ids, sentence = [torch.zeros(0, dtype=torch.long)], [torch.zeros(0, dtype=torch.long)]
+        for bucket in self.buckets:
+            valid = torch.arange(bucket.token_ids.shape[1])[None, :] < bucket.lengths[:, None]  # (n, time)
+            ids.append(bucket.token_ids[valid])
+            sentence.append(bucket.grid_index.repeat_interleave(bucket.lengths))
+        return Tokens(torch.cat(ids), torch.cat(sentence))
 
     @property
     def num_docs(self) -> int:

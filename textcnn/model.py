@@ -5,7 +5,7 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-from textcnn.bag import SparseBag, sentence_terms, tfidf
+from textcnn.bag import SparseBag, tfidf, token_terms
 from textcnn.centrality import centrality
 from textcnn.config import ModelConfig
 from textcnn.encoder import KimEncoder
@@ -222,27 +222,17 @@ class TextCNN(nn.Module):
     def token_counts(self, batch: Batch) -> torch.Tensor:
         """How often each vocabulary entry occurs in each document (as encoded, so truncated
         sentences count what the encoder reads), (docs, vocab_size)."""
-        vocab = self.config.vocab_size
-        counts = torch.zeros(batch.num_docs * vocab)
-        for bucket in batch.buckets:
-            valid = torch.arange(bucket.token_ids.shape[1])[None, :] < bucket.lengths[:, None]  # (n, time)
-            slots = (bucket.grid_index // batch.max_sentences)[:, None] * vocab + bucket.token_ids
-            counts.index_add_(0, slots[valid], torch.ones(int(valid.sum())))
+        vocab, tokens = self.config.vocab_size, batch.tokens
+        slots = tokens.sentence // batch.max_sentences * vocab + tokens.ids
+        counts = torch.zeros(batch.num_docs * vocab).index_add_(0, slots, torch.ones(slots.shape[0]))
         return counts.view(batch.num_docs, vocab)
 
     def bag_of_words(self, batch: Batch) -> SparseBag:
         """Each document's bag of terms (textcnn.bag): its words, and its word pairs where the model
         has pair slots, as sublinear TF-IDF of unit length (empty without known words)."""
-        pairs = self.config.word_pair_buckets
-        docs, terms = [], []
-        for bucket in batch.buckets:
-            found, rows = sentence_terms(bucket.token_ids, bucket.lengths, self.config.vocab_size, pairs)
-            terms.append(found)
-            docs.append(bucket.grid_index[rows] // batch.max_sentences)
-        if not terms:
-            empty = torch.zeros(0, dtype=torch.long)
-            return SparseBag(empty, empty, torch.zeros(0))
-        return tfidf(torch.cat(docs), torch.cat(terms), self.term_idf, self.num_terms, batch.num_docs)
+        terms, sentence = token_terms(batch.tokens, self.config.vocab_size, self.config.word_pair_buckets)
+        doc = sentence // batch.max_sentences
+        return tfidf(doc, terms, self.term_idf, self.num_terms, batch.num_docs)
 
     def term_idf(self, term: torch.Tensor) -> torch.Tensor:
         """The IDF of each term id (textcnn.bag's numbering: words, then pair slots), gathered from
