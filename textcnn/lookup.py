@@ -87,7 +87,7 @@ class LookupEncoder(KimEncoder):
                 by_token[:, first : first + width] = block
                 columns[i, :width] = first + torch.arange(width)
                 beyond[i, :width] = False
-        self.offsets = offsets
+        self.offsets = offsets  # rows per token: one per offset of every width
         self.register_buffer("table", table, persistent=False)
         self.register_buffer("columns", columns, persistent=False)
         self.register_buffer("beyond", beyond, persistent=False)
@@ -117,7 +117,7 @@ class LookupEncoder(KimEncoder):
         # and may not start anyway.
         windows = F.pad(token_ids, (0, widest - narrowest), value=PAD_ID).unfold(1, widest, 1)
         positions = windows.shape[1]
-        # (n, widths, positions, widest)
+        # (n, widths, positions, widest): token v's row for an offset is v * offsets + its column
         rows = torch.add(self.columns[None, :, None], windows[:, None], alpha=self.offsets)
         unread = self._invalid_windows(positions, lengths)[..., None] | self.beyond[:, None]
         rows.masked_fill_(unread, self.table.shape[0] - 1)
