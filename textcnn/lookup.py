@@ -74,19 +74,29 @@ class LookupEncoder(KimEncoder):
         # a narrower width's read (see `forward`).
         table = _huge_page_tensor((vocab * offsets + 1, filters), dtype)
         table[-1] = 0
-        by_token = table[:-1].view(vocab, offsets, filters)  # row v * offsets + column
+        # Float32 tables take the product in place; half ones round once, after the bias.
+        in_place = dtype == torch.float32
+        rows = table[:-1] if in_place else torch.empty(vocab * offsets, filters)
         with torch.no_grad():
             embeddings = self.embed(torch.arange(vocab)).float()  # (vocab, embedding_dim)
-            for i, (width, conv) in enumerate(zip(self.filter_widths, self.convs, strict=True)):
-                assert isinstance(conv, nn.Conv1d) and conv.bias is not None
-                weight = conv.weight.float()  # (filters, embedding_dim, width)
-                block = torch.einsum("ve,fek->vkf", embeddings, weight)  # (vocab, width, filters)
-                # Every window reads exactly one row at offset 0: the bias lives there.
-                block[:, 0] += conv.bias.float()
-                first = sum(self.filter_widths[:i])
-                by_token[:, first : first + width] = block
+            # (offsets * filters, embedding_dim): width i's offset k in block sum(widths[:i]) + k
+            weights = []
+            firsts = [sum(self.filter_widths[:i]) for i in range(len(self.filter_widths))]
+            widths = zip(self.filter_widths, firsts, self.convs, strict=True)
+            for i, (width, first, conv) in enumerate(widths):
+                assert isinstance(conv, nn.Conv1d)
+                weights.append(conv.weight.float().permute(2, 0, 1).reshape(width * filters, -1))
                 columns[i, :width] = first + torch.arange(width)
                 beyond[i, :width] = False
+            # Every token's rows at once, written where they stay: no table-sized temporary.
+            torch.mm(embeddings, torch.cat(weights).T, out=rows.view(vocab, offsets * filters))
+            by_token = rows.view(vocab, offsets, filters)  # row v * offsets + column
+            for first, conv in zip(firsts, self.convs, strict=True):
+                assert isinstance(conv, nn.Conv1d) and conv.bias is not None
+                # Every window reads exactly one row at offset 0: the bias lives there.
+                by_token[:, first] += conv.bias.float()
+            if not in_place:
+                table[:-1] = rows
         self.offsets = offsets  # rows per token: one per offset of every width
         self.register_buffer("table", table, persistent=False)
         self.register_buffer("columns", columns, persistent=False)
