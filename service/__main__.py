@@ -15,11 +15,12 @@ import os
 import sys
 import textwrap
 from collections.abc import Sequence
+from typing import Any
 
 import uvicorn
 from pydantic import ValidationError
 
-from service import runtime
+from service import runtime, workers
 from service.observability import configure_logging
 from service.settings import Settings, unknown_variables
 from textcnn import DEFAULT_MODEL_DIR
@@ -28,6 +29,7 @@ logger = logging.getLogger("service")
 
 # The settings an operator most often changes per run; every other one is a variable only.
 FLAGS = ("host", "port", "model_dir", "workers")
+APP = "service.main:app"
 
 
 def variable(name: str) -> str:
@@ -95,11 +97,9 @@ def main(argv: Sequence[str] | None = None) -> None:
     for name in unknown_variables():
         logger.warning("%s is not a setting and is ignored (misspelt?)", name)
     runtime.room_for_connections(settings.max_connections)
-    uvicorn.run(
-        "service.main:app",
+    options: dict[str, Any] = dict(
         host=settings.host,
         port=settings.port,
-        workers=settings.workers,
         log_config=None,
         access_log=False,  # service.observability writes one access line per request, with its id
         timeout_graceful_shutdown=settings.shutdown_timeout_s,
@@ -109,6 +109,9 @@ def main(argv: Sequence[str] | None = None) -> None:
         http="service.http:GuardedHttpTools",
         h11_max_incomplete_event_size=settings.max_header_bytes,  # where h11 is used instead
     )
+    if settings.workers > 1 and workers.SPREADS_CONNECTIONS:
+        sys.exit(workers.supervise(uvicorn.Config(APP, **options), settings.workers))
+    uvicorn.run(APP, workers=settings.workers, **options)
 
 
 def _source(name: str, given: dict[str, str]) -> str:

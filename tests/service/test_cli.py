@@ -78,15 +78,27 @@ def test_flags_override_the_environment(monkeypatch: pytest.MonkeyPatch, tmp_pat
     started: dict[str, Any] = {}
     monkeypatch.setattr(cli.uvicorn, "run", lambda app, **options: started.update(options, app=app))
     monkeypatch.setattr(os, "environ", {"TEXTCNN_PORT": "9000", "TEXTCNN_HOST": "127.0.0.1"})
-    cli.main(["--port", "18102", "--workers", "2", "--model-dir", str(tmp_path)])
+    cli.main(["--port", "18102", "--model-dir", str(tmp_path)])
     assert (started["app"], started["host"], started["port"], started["workers"]) == (
         "service.main:app",
         "127.0.0.1",
         18102,
-        2,
+        1,
     )
     # The workers import service.main, which reads the environment: the flags are there too.
     assert os.environ["TEXTCNN_PORT"] == "18102" and os.environ["TEXTCNN_MODEL_DIR"] == str(tmp_path)
+
+
+@pytest.mark.skipif(not cli.workers.SPREADS_CONNECTIONS, reason="uvicorn's own workers elsewhere")
+def test_several_workers_run_under_the_supervisor(monkeypatch: pytest.MonkeyPatch) -> None:
+    supervised: list[tuple[Any, int]] = []
+    monkeypatch.setattr(cli.workers, "supervise", lambda *given: supervised.append(given) or 0)
+    monkeypatch.setattr(os, "environ", {})
+    with pytest.raises(SystemExit) as stopped:
+        cli.main(["--port", "18105", "--workers", "3"])
+    assert stopped.value.code == 0
+    [(config, count)] = supervised
+    assert (config.app, config.host, config.port, count) == ("service.main:app", "127.0.0.1", 18105, 3)
 
 
 @pytest.mark.slow
