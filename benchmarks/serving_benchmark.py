@@ -25,8 +25,10 @@ Every figure is the median of `--repeats` runs over the BBC News test articles (
   `/summarize` (one article per request) at each concurrency for `--duration` seconds: requests/s and
   p50/p95/p99 latency, and the mean documents per forward pass from the server's metrics; `/summarize`
   of the ~400-word article at concurrency 1; then the worker's RSS over `--rss-duration` seconds;
-  with `--workers N` the HTTP step's server runs N uvicorn workers (then without documents per
-  pass: each worker keeps its own metrics);
+  with `--workers N` the HTTP step's server runs N workers (then without documents per pass: each
+  worker keeps its own metrics); with `--against DIR` the server of another checkout (a git worktree
+  of an earlier commit, with its own default model) runs beside this one's, every run alternating
+  between the two, so that the ratio of their figures does not ride on the machine's drift;
 - ceiling: the same server with its forward passes replaced by constant scores
   (benchmarks/model_free_server.py), `/classify` and `/summarize` with micro-batching on at each
   concurrency: what the server's own per-request work (parsing, validation, splitting,
@@ -51,7 +53,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -527,14 +529,15 @@ def forward_sizes(port: int) -> tuple[float, float]:
 
 
 @contextmanager
-def server(settings: dict[str, str], module: str = "service") -> Iterator[tuple[int, int]]:
-    """`python -m service` (or `module`) on a free loopback port with these TEXTCNN_* settings:
-    (port, pid)."""
+def server(settings: dict[str, str], module: str = "service", root: Path = ROOT) -> Iterator[tuple[int, int]]:
+    """`python -m service` (or `module`) of the checkout at `root` on a free loopback port with these
+    TEXTCNN_* settings: (port, pid)."""
     port = free_port()
     env = {**os.environ, **settings, "TEXTCNN_HOST": "127.0.0.1", "TEXTCNN_PORT": str(port)}
+    env["PYTHONPATH"] = os.pathsep.join([str(root), *filter(None, [os.environ.get("PYTHONPATH")])])
     process = subprocess.Popen(
         [sys.executable, "-m", module],
-        cwd=ROOT,
+        cwd=root,
         env=env,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
@@ -548,55 +551,87 @@ def server(settings: dict[str, str], module: str = "service") -> Iterator[tuple[
 
 
 def route_runs(
-    args: argparse.Namespace, port: int, bodies: Sequence[bytes], *, per_pass: bool = True
-) -> dict[str, Any]:
-    """`/classify` and `/summarize` at each concurrency, the median of `--repeats` runs each, keyed
-    "ROUTE c=CLIENTS", with the mean documents per forward pass from the server's metrics when
-    `per_pass` (one worker: with several, each keeps its own metrics)."""
-    results: dict[str, Any] = {}
+    args: argparse.Namespace, ports: Sequence[int], bodies: Sequence[bytes], *, per_pass: bool = True
+) -> list[dict[str, Any]]:
+    """`/classify` and `/summarize` at each concurrency on each server, the median of `--repeats` runs
+    each, keyed "ROUTE c=CLIENTS", one dict per port; the servers take turns run by run. With
+    `per_pass` (one worker: with several, each keeps its own metrics), the mean documents per forward
+    pass from each server's metrics."""
+    results: list[dict[str, Any]] = [{} for _ in ports]
     for path in ("/classify", "/summarize"):
         for concurrency in args.concurrency:
-            runs = []
+            runs: list[list[dict[str, Any]]] = [[] for _ in ports]
             for _ in range(args.repeats):
-                passes, documents = forward_sizes(port) if per_pass else (0, 0)
-                run = asyncio.run(load(port, path, bodies, concurrency, args.duration))
-                if per_pass:
-                    more_passes, more_documents = forward_sizes(port)
-                    run["documents_per_pass"] = round(
-                        (more_documents - documents) / max(1, more_passes - passes), 2
-                    )
-                runs.append(run)
-            results[f"{path} c={concurrency}"] = median_run(runs)
-            logger.info("%s c=%d: %s", path, concurrency, results[f"{path} c={concurrency}"])
+                for port, done in zip(ports, runs, strict=True):
+                    done.append(measured_run(port, path, bodies, concurrency, args.duration, per_pass))
+            for port, done, result in zip(ports, runs, results, strict=True):
+                result[f"{path} c={concurrency}"] = median_run(done)
+                logger.info(
+                    "%s c=%d (port %d): %s", path, concurrency, port, result[f"{path} c={concurrency}"]
+                )
     return results
 
 
+def measured_run(
+    port: int, path: str, bodies: Sequence[bytes], concurrency: int, seconds: float, per_pass: bool
+) -> dict[str, Any]:
+    """One `load` run, with the mean documents per forward pass during it when `per_pass`."""
+    passes, documents = forward_sizes(port) if per_pass else (0, 0)
+    run = asyncio.run(load(port, path, bodies, concurrency, seconds))
+    if per_pass:
+        more_passes, more_documents = forward_sizes(port)
+        run["documents_per_pass"] = round((more_documents - documents) / max(1, more_passes - passes), 2)
+    return run
+
+
 def http(args: argparse.Namespace, texts: Sequence[str]) -> dict[str, Any]:
+    """This checkout's server, micro-batching on and off; with `--against`, the other checkout's
+    server beside it, each run alternating between the two, its runs under "against"."""
     bodies = [json.dumps({"text": t}).encode() for t in texts]
-    results: dict[str, Any] = {}
+    article = json.dumps({"text": article_near(texts, 400)}).encode()
+    roots = [ROOT, *([args.against] if args.against else [])]
+    results: list[dict[str, Any]] = [{} for _ in roots]
     for batching in ("on", "off"):
         settings = {
             "TEXTCNN_MICRO_BATCHING": "true" if batching == "on" else "false",
             "TEXTCNN_WORKERS": str(args.workers),
         }
-        with server(settings) as (port, _):
-            for key, run in route_runs(args, port, bodies, per_pass=args.workers == 1).items():
-                results[f"{key} batching={batching}"] = run
+        with ExitStack() as servers:
+            ports = [servers.enter_context(server(settings, root=root))[0] for root in roots]
+            for ran, result in zip(
+                route_runs(args, ports, bodies, per_pass=args.workers == 1), results, strict=True
+            ):
+                result.update({f"{key} batching={batching}": run for key, run in ran.items()})
             if batching == "on":
-                article = json.dumps({"text": article_near(texts, 400)}).encode()
-                runs = [
-                    asyncio.run(load(port, "/summarize", [article], 1, args.duration))
-                    for _ in range(args.repeats)
-                ]
-                results["/summarize ~400 words c=1 batching=on"] = median_run(runs)
-    return results
+                runs: list[list[dict[str, Any]]] = [[] for _ in ports]
+                for _ in range(args.repeats):
+                    for port, done in zip(ports, runs, strict=True):
+                        done.append(asyncio.run(load(port, "/summarize", [article], 1, args.duration)))
+                for done, result in zip(runs, results, strict=True):
+                    result["/summarize ~400 words c=1 batching=on"] = median_run(done)
+    this, *against = results
+    if against:
+        this["against"] = {
+            "checkout": str(args.against),
+            "commit": commit_of(args.against),
+            "runs": against[0],
+        }
+    return this
+
+
+def commit_of(root: Path) -> str:
+    """The commit checked out at `root`, or "unknown" outside git."""
+    done = subprocess.run(
+        ["git", "-C", str(root), "rev-parse", "--short", "HEAD"], capture_output=True, text=True
+    )
+    return done.stdout.strip() or "unknown"
 
 
 def ceiling(args: argparse.Namespace, texts: Sequence[str]) -> dict[str, Any]:
     """The model-free server's requests/s, micro-batching on: the server's own limit."""
     bodies = [json.dumps({"text": t}).encode() for t in texts]
     with server({}, module="benchmarks.model_free_server") as (port, _):
-        return route_runs(args, port, bodies)
+        return route_runs(args, [port], bodies)[0]
 
 
 def median_run(runs: Sequence[dict[str, Any]]) -> dict[str, Any]:
@@ -651,8 +686,18 @@ def memory(args: argparse.Namespace, texts: Sequence[str]) -> dict[str, Any]:
 
 
 def markdown(report: dict[str, Any]) -> str:
-    """The HTTP runs as a table: micro-batching on beside off for each route and concurrency."""
+    """The HTTP runs as a table: micro-batching on beside off for each route and concurrency; with
+    `--against`, the other checkout's table after it."""
     http_runs = report.get("http", {})
+    tables = [_table(http_runs)]
+    if "against" in http_runs:
+        against = http_runs["against"]
+        tables.append(f"against {against['checkout']} ({against['commit']}), alternating run by run:")
+        tables.append(_table(against["runs"]))
+    return "\n\n".join(tables)
+
+
+def _table(http_runs: dict[str, Any]) -> str:
     lines = [
         "| route | clients | on: req/s | on: p50 / p95 / p99 ms | docs per pass | off: req/s "
         "| off: p50 / p95 / p99 ms | on / off |",
@@ -671,6 +716,9 @@ def markdown(report: dict[str, Any]) -> str:
             f"| {per_pass} | {off['requests_per_s']:.0f} | {_latency(off)} "
             f"| {on['requests_per_s'] / off['requests_per_s']:.2f}x |"
         )
+    words = http_runs.get("/summarize ~400 words c=1 batching=on")
+    if words:
+        lines.append(f"\n/summarize, ~400-word article, 1 client, p50 / p95 / p99 ms: {_latency(words)}")
     return "\n".join(lines)
 
 
@@ -691,6 +739,12 @@ def main() -> None:
     )
     parser.add_argument("--rss-duration", type=float, default=60, help="seconds of load for the RSS check")
     parser.add_argument(
+        "--against",
+        type=Path,
+        help="another checkout (a git worktree of an earlier commit) whose server the HTTP step runs "
+        "beside this one's, alternating run by run, so that their ratio does not ride on the machine's drift",
+    )
+    parser.add_argument(
         "--skip",
         nargs="*",
         default=[],
@@ -701,6 +755,10 @@ def main() -> None:
     )
     parser.add_argument("--out", type=Path, default=Path("runs/serving_benchmark.json"))
     args = parser.parse_args()
+    if args.against and not (args.against / "service" / "__main__.py").is_file():
+        parser.exit(
+            2, f"error: --against: {args.against} is not a textcnn checkout (no service/__main__.py)\n"
+        )
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
     logging.getLogger("httpx").setLevel(logging.WARNING)
 
