@@ -65,11 +65,13 @@ class LookupEncoder(KimEncoder):
         vocab = self.embedding.num_embeddings
         widest = max(self.filter_widths)
         offsets = sum(self.filter_widths)
-        # columns[i, k]: the row, among one token's, of width i at offset k (0 where width i has no
-        # offset k: `forward` reads the zero row there).
-        columns = torch.zeros((len(self.filter_widths), widest), dtype=torch.long)
-        beyond = torch.ones((len(self.filter_widths), widest), dtype=torch.bool)
         filters = self.output_dim // len(self.filter_widths)
+        widths = torch.tensor(self.filter_widths)
+        firsts = widths.cumsum(0) - widths  # where each width's rows start among a token's
+        # columns[i, k]: the row, among one token's, of width i at offset k; `forward` reads the zero
+        # row instead at the offsets a width does not have (`beyond`).
+        columns = firsts[:, None] + torch.arange(widest)
+        beyond = torch.arange(widest) >= widths[:, None]
         # One row of zeros last: what a window that may not start reads, and what the offsets beyond
         # a narrower width's read (see `forward`).
         table = _huge_page_tensor((vocab * offsets + 1, filters), dtype)
@@ -79,29 +81,25 @@ class LookupEncoder(KimEncoder):
         rows = table[:-1] if in_place else torch.empty(vocab * offsets, filters)
         with torch.no_grad():
             embeddings = self.embed(torch.arange(vocab)).float()  # (vocab, embedding_dim)
-            # (offsets * filters, embedding_dim): width i's offset k in block sum(widths[:i]) + k
-            weights = []
-            firsts = [sum(self.filter_widths[:i]) for i in range(len(self.filter_widths))]
-            widths = zip(self.filter_widths, firsts, self.convs, strict=True)
-            for i, (width, first, conv) in enumerate(widths):
-                assert isinstance(conv, nn.Conv1d)
-                weights.append(conv.weight.float().permute(2, 0, 1).reshape(width * filters, -1))
-                columns[i, :width] = first + torch.arange(width)
-                beyond[i, :width] = False
+            weights, biases = [], []
+            for conv in self.convs:
+                assert isinstance(conv, nn.Conv1d) and conv.bias is not None
+                # (width * filters, embedding_dim): offset k's filters in block k
+                weights.append(conv.weight.float().permute(2, 0, 1).flatten(0, 1))
+                biases.append(conv.bias.float())
             # Every token's rows at once, written where they stay: no table-sized temporary.
             torch.mm(embeddings, torch.cat(weights).T, out=rows.view(vocab, offsets * filters))
             by_token = rows.view(vocab, offsets, filters)  # row v * offsets + column
-            for first, conv in zip(firsts, self.convs, strict=True):
-                assert isinstance(conv, nn.Conv1d) and conv.bias is not None
+            for first, bias in zip(firsts.tolist(), biases, strict=True):
                 # Every window reads exactly one row at offset 0: the bias lives there.
-                by_token[:, first] += conv.bias.float()
+                by_token[:, first] += bias
             if not in_place:
                 table[:-1] = rows
         self.offsets = offsets  # rows per token: one per offset of every width
         self.register_buffer("table", table, persistent=False)
         self.register_buffer("columns", columns, persistent=False)
         self.register_buffer("beyond", beyond, persistent=False)
-        self.register_buffer("widths", torch.tensor(self.filter_widths), persistent=False)
+        self.register_buffer("widths", widths, persistent=False)
 
     @property
     def table_bytes(self) -> int:
