@@ -33,16 +33,7 @@ CHECK_INTERVAL_S = 0.5
 def listening_socket(host: str, port: int) -> socket.socket:
     """A socket bound to (host, port) in the port's SO_REUSEPORT group (not yet listening). Raises
     OSError when the address cannot be bound."""
-    family = socket.AF_INET6 if ":" in host else socket.AF_INET
-    sock = socket.socket(family, socket.SOCK_STREAM)
-    try:
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
-        sock.bind((host, port))
-    except OSError:
-        sock.close()
-        raise
-    return sock
+    return _bound(host, port, share=True)
 
 
 def reserve_port(host: str, port: int) -> socket.socket:
@@ -50,12 +41,23 @@ def reserve_port(host: str, port: int) -> socket.socket:
     (a free one for port 0) while workers come and go. The port is first bound without SO_REUSEPORT,
     so that a server already on it, this one's kind included, is an error rather than a silent share
     of its connections. Raises OSError."""
-    family = socket.AF_INET6 if ":" in host else socket.AF_INET
-    with socket.socket(family, socket.SOCK_STREAM) as probe:
-        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        probe.bind((host, port))
+    with _bound(host, port, share=False) as probe:
         port = probe.getsockname()[1]
-    return listening_socket(host, port)
+    return _bound(host, port, share=True)
+
+
+def _bound(host: str, port: int, *, share: bool) -> socket.socket:
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        if share:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+        sock.bind((host, port))
+    except OSError:
+        sock.close()
+        raise
+    return sock
 
 
 def serve(config: uvicorn.Config) -> None:
