@@ -54,6 +54,7 @@ import tempfile
 import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import ExitStack, contextmanager
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -560,16 +561,33 @@ def route_runs(
     results: list[dict[str, Any]] = [{} for _ in ports]
     for path in ("/classify", "/summarize"):
         for concurrency in args.concurrency:
-            runs: list[list[dict[str, Any]]] = [[] for _ in ports]
-            for _ in range(args.repeats):
-                for port, done in zip(ports, runs, strict=True):
-                    done.append(measured_run(port, path, bodies, concurrency, args.duration, per_pass))
-            for port, done, result in zip(ports, runs, results, strict=True):
-                result[f"{path} c={concurrency}"] = median_run(done)
-                logger.info(
-                    "%s c=%d (port %d): %s", path, concurrency, port, result[f"{path} c={concurrency}"]
-                )
+            key = f"{path} c={concurrency}"
+            run = partial(
+                measured_run,
+                path=path,
+                bodies=bodies,
+                concurrency=concurrency,
+                seconds=args.duration,
+                per_pass=per_pass,
+            )
+            for port, median, result in zip(
+                ports, alternating(ports, args.repeats, run), results, strict=True
+            ):
+                result[key] = median
+                logger.info("%s, port %d: %s", key, port, median)
     return results
+
+
+def alternating(
+    ports: Sequence[int], repeats: int, run: Callable[[int], dict[str, Any]]
+) -> list[dict[str, Any]]:
+    """The median of `repeats` runs of `run` on each port (median_run), the ports taking turns run by
+    run so that the machine's drift falls on all of them alike."""
+    runs: list[list[dict[str, Any]]] = [[] for _ in ports]
+    for _ in range(repeats):
+        for port, done in zip(ports, runs, strict=True):
+            done.append(run(port))
+    return [median_run(done) for done in runs]
 
 
 def measured_run(
@@ -603,12 +621,13 @@ def http(args: argparse.Namespace, texts: Sequence[str]) -> dict[str, Any]:
             ):
                 result.update({f"{key} batching={batching}": run for key, run in ran.items()})
             if batching == "on":
-                runs: list[list[dict[str, Any]]] = [[] for _ in ports]
-                for _ in range(args.repeats):
-                    for port, done in zip(ports, runs, strict=True):
-                        done.append(asyncio.run(load(port, "/summarize", [article], 1, args.duration)))
-                for done, result in zip(runs, results, strict=True):
-                    result["/summarize ~400 words c=1 batching=on"] = median_run(done)
+                one_client = alternating(
+                    ports,
+                    args.repeats,
+                    lambda port: asyncio.run(load(port, "/summarize", [article], 1, args.duration)),
+                )
+                for median, result in zip(one_client, results, strict=True):
+                    result["/summarize ~400 words c=1 batching=on"] = median
     this, *against = results
     if against:
         this["against"] = {
