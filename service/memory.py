@@ -5,8 +5,9 @@ threshold: every such free raises the threshold to that size (up to 32 MiB). Aft
 passes the multi-megabyte activations of a batch come from the heap instead, and since every pass
 has other shapes, the freed blocks fragment the heap and RSS creeps up for minutes. A fixed
 threshold keeps them mmapped: freed activations go straight back to the system (RELIABILITY.md).
-The default, 512 KiB, sits above a one-article pass's largest tensors (the encoder's window sums,
-about 340 KB each), which then reuse heap blocks instead of faulting in fresh pages every pass.
+The default, 2 MiB, sits above a one-article pass's largest tensor (the encoder's window sums of
+every filter width, about a megabyte for a news article), which then reuses heap blocks instead of
+faulting in fresh pages every pass.
 """
 
 import ctypes

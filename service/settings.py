@@ -79,7 +79,7 @@ class Settings(BaseSettings):
     )
     log_texts: bool = Field(False, description="debug only: log the submitted document texts")
     malloc_mmap_threshold: int = Field(
-        512 * 1024,
+        2 * 1024 * 1024,
         ge=0,
         le=32 * 1024 * 1024,
         description="glibc: allocations from this many bytes are mmapped and handed back when freed, "

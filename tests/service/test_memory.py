@@ -48,7 +48,7 @@ def test_a_fixed_threshold_keeps_large_blocks_mmapped_after_a_larger_one_is_free
 
 def test_zero_leaves_glibc_alone_and_the_setting_is_bounded(monkeypatch: pytest.MonkeyPatch) -> None:
     assert fix_mmap_threshold(0) is False
-    assert Settings().malloc_mmap_threshold == 512 * 1024
+    assert Settings().malloc_mmap_threshold == 2 * 1024 * 1024
     monkeypatch.setenv("TEXTCNN_MALLOC_MMAP_THRESHOLD", str(64 << 20))
     with pytest.raises(ValueError, match="less than or equal"):
         Settings()
