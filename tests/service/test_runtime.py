@@ -3,8 +3,10 @@ cache sizes win."""
 
 import os
 import resource
+import subprocess
 import sys
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 import torch
@@ -46,3 +48,30 @@ def test_room_for_connections_raises_the_soft_limit_to_the_hard_one(caplog: pyte
         assert "near the open-file limit" in caplog.text
     finally:
         resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))
+
+
+THP = Path("/sys/kernel/mm/transparent_hugepage/enabled")
+# In a fresh interpreter, as a worker starts: the app module, then a tensor of a batch's size.
+SERVING = """
+import os, torch, service.main
+block = torch.ones(6 << 20, dtype=torch.uint8)
+with open("/proc/self/smaps_rollup") as f:
+    huge = sum(int(line.split()[1]) for line in f if line.startswith("AnonHugePages"))
+print(os.environ["THP_MEM_ALLOC_ENABLE"], huge > 0)
+"""
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="Linux's transparent huge pages")
+@pytest.mark.parametrize(("given", "expected"), [(None, "1"), ("0", "0")])
+def test_the_app_asks_torch_for_huge_pages_before_its_first_allocation(
+    given: str | None, expected: str
+) -> None:
+    env = {k: v for k, v in os.environ.items() if k != "THP_MEM_ALLOC_ENABLE"}
+    if given is not None:
+        env["THP_MEM_ALLOC_ENABLE"] = given  # the operator's own value wins
+    command = [sys.executable, "-c", SERVING]
+    done = subprocess.run(command, env=env, capture_output=True, text=True, check=True)
+    setting, huge = done.stdout.split()
+    assert setting == expected
+    if given is None and THP.exists() and "[never]" not in THP.read_text():
+        assert huge == "True"
