@@ -28,17 +28,22 @@ SWITCH_INTERVAL_S = 0.0005
 # shape, 1024 by default, and documents come in endless shapes: without a small cap RSS grows for as
 # long as new shapes arrive (RELIABILITY.md).
 KERNEL_CACHES = {"ONEDNN_PRIMITIVE_CACHE_CAPACITY": "16", "LRU_CACHE_CAPACITY": "16"}
+# torch backs each CPU tensor of 2 MB or more with transparent huge pages when this is set. A batched
+# pass's activations are that large, and since glibc maps them afresh every pass (service/memory.py),
+# each would otherwise fault its pages in 4 KiB at a time.
+HUGE_PAGES = {"THP_MEM_ALLOC_ENABLE": "1"}
 # Descriptors beyond the connections: the model files, logs and the listening socket.
 SPARE_FILES = 64
 
 
 def tune(settings: Settings) -> None:
     """Set this process up to serve: torch threads for its share of the cores, a short switch
-    interval, capped kernel caches and a fixed mmap threshold."""
+    interval, capped kernel caches, huge pages for large tensors and a fixed mmap threshold."""
     torch.set_num_threads(torch_threads(settings.torch_threads, settings.workers))
     sys.setswitchinterval(SWITCH_INTERVAL_S)
-    # Both caches are read when the first kernel is built, i.e. after this; an operator's own values win.
-    for name, value in KERNEL_CACHES.items():
+    # torch reads these when it builds its first kernel and makes its first allocation, both after
+    # this (the models load next); an operator's own values win.
+    for name, value in {**KERNEL_CACHES, **HUGE_PAGES}.items():
         os.environ.setdefault(name, value)
     memory.fix_mmap_threshold(settings.malloc_mmap_threshold)
 

@@ -19,7 +19,7 @@ from service.settings import Settings
 def restored(monkeypatch: pytest.MonkeyPatch) -> Iterator[pytest.MonkeyPatch]:
     """Undo what tune changes in this process: torch threads, switch interval, environment."""
     threads, interval = torch.get_num_threads(), sys.getswitchinterval()
-    for name in runtime.KERNEL_CACHES:
+    for name in {**runtime.KERNEL_CACHES, **runtime.HUGE_PAGES}:
         monkeypatch.delenv(name, raising=False)
     yield monkeypatch
     torch.set_num_threads(threads)
@@ -51,9 +51,12 @@ def test_room_for_connections_raises_the_soft_limit_to_the_hard_one(caplog: pyte
 
 
 THP = Path("/sys/kernel/mm/transparent_hugepage/enabled")
-# In a fresh interpreter, as a worker starts: the app module, then a tensor of a batch's size.
+# In a fresh interpreter, as a worker starts: the app module, the lifespan's tuning, then a tensor of
+# a batch's size.
 SERVING = """
 import os, torch, service.main
+from service import runtime
+runtime.tune(service.main.settings)
 block = torch.ones(6 << 20, dtype=torch.uint8)
 with open("/proc/self/smaps_rollup") as f:
     huge = sum(int(line.split()[1]) for line in f if line.startswith("AnonHugePages"))
