@@ -1,8 +1,9 @@
 """Shared fixtures: a small model trained once per session on real BBC articles, and a multi-label one
-on topic documents made here."""
+on topic documents made here; and a free loopback port for the tests that start servers."""
 
 import json
 import random
+import socket
 from pathlib import Path
 
 import pytest
@@ -11,6 +12,12 @@ from training.run_config import TrainConfig
 from training.train import train
 
 DATA = Path(__file__).parent / "data"
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
 
 
 @pytest.fixture(scope="session")

@@ -16,6 +16,7 @@ from fastapi.testclient import TestClient
 
 from service.app import create_app
 from service.settings import Settings
+from tests.conftest import free_port
 
 
 def flip_a_weight_byte(model: Path) -> None:
@@ -85,7 +86,7 @@ def test_not_ready_until_the_model_is_loaded(bbc_model_dir: Path) -> None:
 
 @pytest.mark.slow
 def test_idle_keep_alive_connections_close_after_the_setting() -> None:
-    port = _free_port()
+    port = free_port()
     env = {**os.environ, "TEXTCNN_PORT": str(port), "TEXTCNN_KEEP_ALIVE_S": "2"}
     server = subprocess.Popen([sys.executable, "-m", "service"], env=env, stderr=subprocess.DEVNULL)
     try:
@@ -101,12 +102,6 @@ def test_idle_keep_alive_connections_close_after_the_setting() -> None:
     finally:
         server.terminate()
         server.wait(timeout=60)
-
-
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
 
 
 def _connect_when_up(port: int) -> socket.socket:
@@ -136,7 +131,7 @@ def _read_response(connection: socket.socket) -> bytes:
 
 @pytest.mark.slow
 def test_every_worker_process_logs_in_the_configured_format(bbc_model_dir: Path) -> None:
-    port = _free_port()
+    port = free_port()
     env = {
         **os.environ,
         "TEXTCNN_PORT": str(port),

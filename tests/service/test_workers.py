@@ -14,18 +14,13 @@ from pathlib import Path
 import pytest
 
 from service import workers
+from tests.conftest import free_port
 
 pytestmark = pytest.mark.skipif(
     not workers.SPREADS_CONNECTIONS, reason="SO_REUSEPORT spreads connections on Linux"
 )
 
 ESTABLISHED, LISTEN = "01", "0A"  # /proc/net/tcp states
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
 
 
 def serve(port: int, *args: str) -> subprocess.Popen[str]:
