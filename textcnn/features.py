@@ -1,6 +1,6 @@
 """Text -> tensors: sentence splitting, tokenization and id lookup, then batching for the model."""
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from functools import cached_property
 
@@ -80,6 +80,23 @@ class Batch:
     @property
     def max_sentences(self) -> int:
         return self.sentence_mask.shape[1]
+
+
+def passes(documents: Sequence[Document], max_documents: int, max_slots: int) -> Iterator[list[int]]:
+    """The indexes of `documents`, in order, cut into forward passes of at most `max_documents`
+    whose sentence grid (documents x the most sentences among them, what collate pads to) holds at
+    most `max_slots` slots; a document with more sentences than that goes alone."""
+    group: list[int] = []
+    longest = 0
+    for i, document in enumerate(documents):
+        count = max(1, len(document.spans))
+        if group and (len(group) == max_documents or (len(group) + 1) * max(longest, count) > max_slots):
+            yield group
+            group, longest = [], 0
+        group.append(i)
+        longest = max(longest, count)
+    if group:
+        yield group
 
 
 def collate(documents: Sequence[Document], bucket_size: int = 128) -> Batch:

@@ -16,7 +16,7 @@ import torch
 from textcnn import artifact
 from textcnn.config import ModelInfo
 from textcnn.errors import InputError, LimitExceeded, UnsupportedTaskError
-from textcnn.features import Document, collate, prepare
+from textcnn.features import Document, collate, passes, prepare
 from textcnn.lookup import DEFAULT_BUDGET_MB, Inference, describe, install
 from textcnn.model import TextCNN
 from textcnn.selection import SELECTION_RULES, resolve_length, select_sentences
@@ -24,6 +24,12 @@ from textcnn.vocab import UNK_ID, Vocabulary
 from textcnn.word_ids import WordIds
 
 DEFAULT_MODEL_DIR = Path(__file__).parent / "default_model"
+# A forward pass's documents, and its sentence slots (documents x the most sentences among them,
+# what the sentence grid pads to). A pass makes a few hundred torch calls whatever its size, so
+# larger passes spread that cost; the scorer, salience and graph work grow with the grid, and the
+# slot bound keeps one long document from padding a pass of short ones and bounds a pass's memory.
+BATCH_SIZE = 128
+PASS_SLOTS = 4096
 
 logger = logging.getLogger(__name__)
 
@@ -104,12 +110,12 @@ def bf16_supported() -> bool:
 class Predictor:
     """Classifies and summarizes lists of texts with one model; safe to share between threads.
 
-    `batch_size` caps the documents of one forward pass. `max_sentences` refuses longer documents
-    (LimitExceeded) before any model work. `bf16` runs convolutions and matmuls under bfloat16
-    autocast. `scorer` is how `classify` and `summarize` run forward passes: `self.scores` by default;
-    a server may route them through a micro-batcher that shares passes between requests (see
-    `with_scorer`). `inference` says how the encoder runs (textcnn.lookup): `load` installs lookup
-    tables; a model passed in directly keeps its encoder.
+    `batch_size` caps the documents of one forward pass (PASS_SLOTS its sentence grid).
+    `max_sentences` refuses longer documents (LimitExceeded) before any model work. `bf16` runs
+    convolutions and matmuls under bfloat16 autocast. `scorer` is how `classify` and `summarize` run
+    forward passes: `self.scores` by default; a server may route them through a micro-batcher that
+    shares passes between requests (see `with_scorer`). `inference` says how the encoder runs
+    (textcnn.lookup): `load` installs lookup tables; a model passed in directly keeps its encoder.
     """
 
     def __init__(
@@ -118,7 +124,7 @@ class Predictor:
         vocab: Vocabulary,
         info: ModelInfo,
         *,
-        batch_size: int = 32,
+        batch_size: int = BATCH_SIZE,
         max_sentences: int | None = None,
         bf16: bool = False,
         inference: Inference | None = None,
@@ -139,7 +145,7 @@ class Predictor:
         cls,
         directory: str | Path = DEFAULT_MODEL_DIR,
         *,
-        batch_size: int = 32,
+        batch_size: int = BATCH_SIZE,
         max_sentences: int | None = None,
         bf16: bool = False,
         table_budget_mb: float = DEFAULT_BUDGET_MB,
@@ -200,7 +206,8 @@ class Predictor:
         return documents
 
     def scores(self, documents: Sequence[Document], *, sentences: bool = True) -> list[Scores]:
-        """Forward passes of at most `batch_size` documents; one Scores per document. With
+        """Forward passes of at most `batch_size` documents and PASS_SLOTS sentence slots; one Scores
+        per document. With
         `sentences=False` the sentence scorer does not run and `sentence_probs` is None. A document
         given more than once is scored once: a batched pass may round a row differently by its place
         in the batch, and copies must get the very same scores."""
@@ -213,16 +220,16 @@ class Predictor:
             source.append(j if j == i or documents[j] == document else i)
         distinct = sorted(set(source))
         if len(distinct) < len(documents):
-            passes = self.scores([documents[i] for i in distinct], sentences=sentences)
-            scored = dict(zip(distinct, passes, strict=True))
+            once = self.scores([documents[i] for i in distinct], sentences=sentences)
+            scored = dict(zip(distinct, once, strict=True))
             return [scored[j] for j in source]
         # Documents of similar sentence counts share a pass: the sentence grid pads every document
         # to the longest in its pass, and the scorer's work grows with the grid.
         order = sorted(range(len(documents)), key=lambda i: len(documents[i].spans))
         results: dict[int, Scores] = {}
         with torch.inference_mode(), torch.autocast("cpu", dtype=torch.bfloat16, enabled=self.bf16):
-            for start in range(0, len(order), self.batch_size):
-                indexes = order[start : start + self.batch_size]
+            for group in passes([documents[i] for i in order], self.batch_size, PASS_SLOTS):
+                indexes = [order[j] for j in group]
                 chunk = [documents[i] for i in indexes]
                 output = self.model(collate(chunk), score_sentences=sentences)
                 # One conversion to Python per pass, not per document.

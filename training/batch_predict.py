@@ -44,7 +44,7 @@ from typing import Any, TextIO
 
 from tqdm import tqdm
 
-from textcnn.predict import Predictor
+from textcnn.predict import BATCH_SIZE, Predictor
 from training import flags
 from training.data import DataError, model_fields, stream_rows
 from training.evaluate import add_length_flags
@@ -103,7 +103,9 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--text-field", help="text column (default: the model's training data's)")
     parser.add_argument("--id-field", default="id")
     parser.add_argument("--chunk-size", type=int, default=512, help="documents in memory at a time")
-    parser.add_argument("--batch-size", type=int, default=32, help="documents per forward pass")
+    parser.add_argument(
+        "--batch-size", type=int, default=BATCH_SIZE, help="documents per forward pass (at most)"
+    )
     add_length_flags(parser)
     parser.add_argument("--threads", type=int, help="torch CPU threads")
     parser.add_argument(
