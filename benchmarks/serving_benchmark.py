@@ -106,13 +106,17 @@ def peak_gflops(repeats: int, size: int = 2048) -> dict[str, float]:
     }
 
 
+def pass_documents(predictor: Predictor, documents: Sequence[Document]) -> list[list[Document]]:
+    """The documents of each forward pass `predictor.scores` makes over `documents`."""
+    return [[documents[i] for i in indexes] for indexes in predictor.forward_passes(documents)]
+
+
 def model_only(predictor: Predictor, texts: Sequence[str], repeats: int, peak: float) -> dict[str, Any]:
-    """Forward passes alone, over batches collated beforehand (the server's limit): the whole network,
-    and the classification path (`score_sentences=False`, what `/classify` runs)."""
-    documents = predictor.prepare(texts)
-    size = predictor.batch_size
-    batches = [collate(documents[i : i + size]) for i in range(0, len(documents), size)]
-    report: dict[str, Any] = {"batch_size": size}
+    """The forward passes `Predictor.scores` makes, alone, over batches collated beforehand: the whole
+    network, and the classification path (`score_sentences=False`, what `/classify` runs)."""
+    chunks = pass_documents(predictor, predictor.prepare(texts))
+    batches = [collate(chunk) for chunk in chunks]
+    report: dict[str, Any] = {"batch_size": predictor.batch_size, "passes": len(batches)}
     for name, sentences in (("both_heads", True), ("classification", False)):
         counter = FlopCounterMode(display=False)
         with torch.inference_mode(), counter:
@@ -235,12 +239,12 @@ def fasttext_peer(texts: Sequence[str], repeats: int) -> dict[str, Any] | None:
 
 def lookup_stages(predictor: Predictor, texts: Sequence[str], repeats: int) -> dict[str, float]:
     """Milliseconds per article of each stage of `predictor`'s summarize over all `texts`, in its
-    batch size: the forward pass split into the encoder, the bag of words, salience (graph
+    forward passes: the forward pass split into the encoder, the bag of words, salience (graph
     centrality within it, and also alone) and the rest (classifier, sentence scorer)."""
     model = predictor.model
     documents = predictor.prepare(texts)
-    size = predictor.batch_size
-    batches = [collate(documents[i : i + size]) for i in range(0, len(documents), size)]
+    chunks = pass_documents(predictor, documents)
+    batches = [collate(chunk) for chunk in chunks]
 
     def over_batches(work: Callable[[Any], object]) -> Callable[[], None]:
         def run() -> None:
@@ -261,9 +265,7 @@ def lookup_stages(predictor: Predictor, texts: Sequence[str], repeats: int) -> d
     parts = {
         "split": timed(lambda: [split_sentences(t) for t in texts], repeats),
         "split_tokenize_lookup": timed(lambda: predictor.prepare(texts), repeats),
-        "collate": timed(
-            lambda: [collate(documents[i : i + size]) for i in range(0, len(documents), size)], repeats
-        ),
+        "collate": timed(lambda: [collate(chunk) for chunk in chunks], repeats),
         "encoder": timed(over_batches(encode), repeats),
         "bag_of_words": timed(over_batches(model.bag_of_words), repeats),
         "salience": timed(over_batches(salience), repeats),

@@ -33,9 +33,9 @@ from torch import nn
 from textcnn.bag import document_terms
 from textcnn.config import ModelConfig
 from textcnn.errors import InputError, UnsupportedTaskError
-from textcnn.features import Batch, Document, collate
+from textcnn.features import Batch, Document, collate, passes
 from textcnn.model import SentenceScorer, salience_dim
-from textcnn.predict import Predictor
+from textcnn.predict import PASS_SLOTS, Predictor
 from textcnn.tokenize import Token, tokenize_with_offsets
 
 # The scorer's MLP input blocks in the order SentenceScorer.features concatenates them; "class" only
@@ -269,11 +269,12 @@ def _check_top_n(top_n: int) -> None:
 
 
 def _passes(predictor: Predictor, texts: Sequence[str]) -> Iterator[_Pass]:
-    """Run the encoder over `texts` in the predictor's batch size, keeping each feature's origin."""
+    """Run the encoder over `texts` in passes of the predictor's size (in input order), keeping each
+    feature's origin."""
     documents = predictor.prepare(texts)
     encoder = predictor.model.encoder
-    for begin in range(0, len(documents), predictor.batch_size):
-        chunk = documents[begin : begin + predictor.batch_size]
+    for group in passes(documents, predictor.batch_size, PASS_SLOTS):
+        chunk = [documents[i] for i in group]
         batch = collate(chunk)
         grid = encoder.embedding.weight.new_zeros(batch.num_docs * batch.max_sentences, encoder.output_dim)
         starts = torch.zeros(grid.shape, dtype=torch.long)

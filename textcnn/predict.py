@@ -223,13 +223,9 @@ class Predictor:
             once = self.scores([documents[i] for i in distinct], sentences=sentences)
             scored = dict(zip(distinct, once, strict=True))
             return [scored[j] for j in source]
-        # Documents of similar sentence counts share a pass: the sentence grid pads every document
-        # to the longest in its pass, and the scorer's work grows with the grid.
-        order = sorted(range(len(documents)), key=lambda i: len(documents[i].spans))
         results: dict[int, Scores] = {}
         with torch.inference_mode(), torch.autocast("cpu", dtype=torch.bfloat16, enabled=self.bf16):
-            for group in passes([documents[i] for i in order], self.batch_size, PASS_SLOTS):
-                indexes = [order[j] for j in group]
+            for indexes in self.forward_passes(documents):
                 chunk = [documents[i] for i in indexes]
                 output = self.model(collate(chunk), score_sentences=sentences)
                 # One conversion to Python per pass, not per document.
@@ -249,6 +245,15 @@ class Predictor:
                         None if probs is None else tuple(probs[row][: len(document.spans)]),
                     )
         return [results[i] for i in range(len(documents))]
+
+    def forward_passes(self, documents: Sequence[Document]) -> list[list[int]]:
+        """The indexes of `documents` in each forward pass `scores` makes: at most `batch_size`
+        documents and PASS_SLOTS sentence slots each."""
+        # Documents of similar sentence counts share a pass: the sentence grid pads every document
+        # to the longest in its pass, and the scorer's work grows with the grid.
+        order = sorted(range(len(documents)), key=lambda i: len(documents[i].spans))
+        ordered = [documents[i] for i in order]
+        return [[order[j] for j in group] for group in passes(ordered, self.batch_size, PASS_SLOTS)]
 
     @property
     def multi_label(self) -> bool:
