@@ -117,7 +117,8 @@ class Metrics:
         )
         self.pass_documents = Histogram(
             "textcnn_forward_documents",
-            "documents per model call (one forward pass; a request larger than batch_size is split)",
+            "documents per model call (one forward pass, unless their sentence grid needs more; a "
+            "request larger than batch_size is split)",
             buckets=(1, 2, 4, 8, 16, 32, 64, 128, 256),
             registry=self.registry,
         )
