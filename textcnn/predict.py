@@ -206,11 +206,10 @@ class Predictor:
         return documents
 
     def scores(self, documents: Sequence[Document], *, sentences: bool = True) -> list[Scores]:
-        """Forward passes of at most `batch_size` documents and PASS_SLOTS sentence slots; one Scores
-        per document. With
-        `sentences=False` the sentence scorer does not run and `sentence_probs` is None. A document
-        given more than once is scored once: a batched pass may round a row differently by its place
-        in the batch, and copies must get the very same scores."""
+        """Forward passes (`forward_passes`); one Scores per document. With `sentences=False` the
+        sentence scorer does not run and `sentence_probs` is None. A document given more than once is
+        scored once: a batched pass may round a row differently by its place in the batch, and copies
+        must get the very same scores."""
         # Keyed by text, whose hash Python caches, rather than by the whole document; a copy is
         # still compared in full before it shares scores.
         first: dict[str, int] = {}
